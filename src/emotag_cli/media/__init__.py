@@ -1,0 +1,1 @@
+"""Decoding and encoding of video and audio through the ffmpeg libraries (PyAV)."""

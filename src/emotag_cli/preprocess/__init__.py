@@ -1,0 +1,1 @@
+"""``emotag preprocess``: a video becomes a scene (see emotag_cli.scene for the layout)."""

@@ -1,0 +1,46 @@
+"""Progress reporting on stderr (rich), so that stdout stays free for the output path."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+stderr = Console(stderr=True)
+
+
+class Reporter:
+    """Named steps with progress bars and wall-clock timings (seconds, in ``timings``)."""
+
+    def __init__(self, console: Console | None = stderr, enabled: bool = True):
+        self.timings: dict[str, float] = {}
+        self.warnings: list[str] = []
+        self._console = console
+        self._enabled = enabled and console is not None
+
+    @contextlib.contextmanager
+    def step(self, name: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+        """Time a step; yields ``advance(n)`` for a bar of ``total`` units."""
+        t0 = time.perf_counter()
+        if not self._enabled:
+            yield lambda n=1: None
+        else:
+            columns = [TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+            with Progress(*columns, console=self._console, transient=False) as bar:
+                task = bar.add_task(name, total=total)
+                yield lambda n=1: bar.advance(task, n)
+                if total is None:
+                    bar.update(task, total=1, completed=1)
+        self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - t0
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+        if self._console is not None:
+            self._console.print(f"[yellow]warning:[/] {message}", highlight=False)
+
+
+def quiet() -> Reporter:
+    return Reporter(console=None, enabled=False)

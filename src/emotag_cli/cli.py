@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -32,7 +32,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
-    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
+    version: Annotated[bool | None, typer.Option("--version", callback=_version, is_eager=True,
                                                     help="Print the version and exit.")] = None,
 ) -> None:
     _state["debug"] = debug
@@ -57,12 +57,12 @@ def preprocess(
     out: Annotated[Path, typer.Option("-o", "--out", help="Scene folder to write.")],
     size: Annotated[int, typer.Option(help="Side of the square output frames, pixels.")] = 512,
     crop: Annotated[str, typer.Option(help="fixed: one crop for the clip; smooth: a slowly moving crop.")] = "fixed",
-    crop_scale: Annotated[float, typer.Option(help="Crop side / face-box side.")] = 1.9,
+    crop_scale: Annotated[float, typer.Option(help="Crop side / face-box side.")] = 2.2,
     audio_encoder: Annotated[str, typer.Option(help="mel | whisper-tiny | wav2vec2 | hubert.")] = "mel",
-    audio_encoder_path: Annotated[Optional[Path], typer.Option(
+    audio_encoder_path: Annotated[Path | None, typer.Option(
         help="Local Hugging Face folder (or cache) of the wav2vec2 / hubert model.")] = None,
     au_source: Annotated[str, typer.Option(help="landmarks | openface | pyfeat.")] = "landmarks",
-    openface_csv: Annotated[Optional[Path], typer.Option(
+    openface_csv: Annotated[Path | None, typer.Option(
         help="OpenFace FeatureExtraction CSV of this video (with --au-source openface).")] = None,
     emotion_model: Annotated[str, typer.Option(help="auto | fer | deepface.")] = "auto",
     overwrite: Annotated[bool, typer.Option(help="Replace an existing scene folder.")] = False,

@@ -48,7 +48,7 @@ class PreprocessConfig:
     crop: "fixed" (one square for the whole clip) or "smooth" (a slowly moving square that follows
         the head; sigma ``crop_smooth_s`` seconds).
     crop_scale: crop side as a multiple of the face-landmark box's larger side (room for hair and
-        neck; 1.9 puts the face at about half the frame, as in ER-NeRF / InsTaG data).
+        neck; 2.2 puts the face box at under half the frame, as in ER-NeRF / InsTaG data).
     crop_y_shift: vertical offset of the crop centre, in face-box heights (negative = up, to keep
         the hair in frame).
     audio_encoder / audio_encoder_path: see docs/reference/audio-features.md.
@@ -61,8 +61,8 @@ class PreprocessConfig:
     size: int = 512
     fps: float = 25.0
     crop: str = "fixed"
-    crop_scale: float = 1.9
-    crop_y_shift: float = -0.1
+    crop_scale: float = 2.2
+    crop_y_shift: float = -0.15
     crop_smooth_s: float = 1.0
     audio_encoder: str = "mel"
     audio_encoder_path: str | None = None

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-stderr = Console(stderr=True)
+
+def _terminal_stderr():
+    """A private duplicate of fd 2, so progress stays visible while native libraries' fd 2 is
+    silenced (see preprocess/_mediapipe.py)."""
+    try:
+        return os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")
+    except OSError:
+        return sys.stderr
+
+
+stderr = Console(file=_terminal_stderr())
 
 
 class Reporter:

@@ -21,7 +21,6 @@ class FaceMesh:
         from ._mediapipe import mediapipe
 
         mp = mediapipe()
-
         self._mesh = mp.solutions.face_mesh.FaceMesh(
             static_image_mode=static,
             max_num_faces=max_faces,

@@ -17,8 +17,9 @@ from ..scene import MASK_BACKGROUND, MASK_HEAD, MASK_TORSO
 FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400,
              377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
 CHIN = 152
-NECK_BELOW_CHIN = 0.25   # of the face height: where the head label stops on the neck
-HEAD_HALF_WIDTH = 0.85   # of the face width, around the face centre: excludes the shoulders
+NECK_BELOW_CHIN = 0.2    # of the face height: where the head label stops on the neck
+HEAD_HALF_WIDTH = 0.85   # of the face width, around the face centre, above the chin (hair, ears)
+NECK_HALF_WIDTH = 0.4    # of the face width, below the chin: the neck, not the shoulders
 
 
 class PersonSegmenter:
@@ -55,7 +56,10 @@ def head_torso_labels(person: np.ndarray, landmarks: np.ndarray | None, threshol
     cx = (x0 + x1) / 2
     neck_y = landmarks[CHIN, 1] + NECK_BELOW_CHIN * fh
     ys, xs = np.mgrid[0:h, 0:w]
-    in_band = (ys <= neck_y) & (np.abs(xs - cx) <= HEAD_HALF_WIDTH * fw)
+    chin_y = landmarks[CHIN, 1]
+    dx = np.abs(xs - cx)
+    in_band = ((ys <= chin_y) & (dx <= HEAD_HALF_WIDTH * fw)) | (
+        (ys > chin_y) & (ys <= neck_y) & (dx <= NECK_HALF_WIDTH * fw))
     labels[(labels == MASK_TORSO) & in_band] = MASK_HEAD
     hull = np.round(landmarks[list(FACE_OVAL), :2]).astype(np.int32)
     cv2.fillPoly(labels, [hull], MASK_HEAD)

@@ -21,14 +21,17 @@ from ..media.probe import MediaInfo, probe
 from ..media.video import decode_cfr
 from ..progress import Reporter, quiet
 from ..scene import AUDIO_RATE, N_LANDMARKS, SCENE_KIND, SCENE_VERSION, Scene, frame_name
+from ._mediapipe import quiet_native_stderr
 from .background import background_plate
 from .crop import apply_crop, crop_track
 from .face_mesh import FaceMesh, face_box
 from .masks import PersonSegmenter, head_torso_labels
+from .preview import annotate, contact_sheet
 
 DETECT_SIDE = 640          # pass-1 decode size: enough for faces down to ~40 px
 MIN_FRAMES = 2
 PLATE_SAMPLES = 48         # frames sampled for the background plate
+PREVIEW_TILES = 8          # frames in preview.jpg
 MIN_FACE_FRACTION = 0.5    # fewer frames with a face than this is refused
 
 
@@ -42,7 +45,8 @@ def preprocess(video: Path, out: Path, config: PreprocessConfig | None = None, o
     info = probe(video)
     n = info.n_frames(config.fps)
     if n < MIN_FRAMES:
-        raise EmotagError(f"{video.name} is too short: {info.duration_s:.2f} s gives {n} frame(s) at {config.fps:g} fps")
+        raise EmotagError(
+            f"{video.name} is too short: {info.duration_s:.2f} s gives {n} frame(s) at {config.fps:g} fps")
     seconds = n / config.fps
     if seconds < config.min_seconds_warn:
         reporter.warn(
@@ -54,7 +58,8 @@ def preprocess(video: Path, out: Path, config: PreprocessConfig | None = None, o
     _check_backends(config)
 
     with atomic_folder(out, overwrite=overwrite) as tmp:
-        boxes, n_faces = _detect_faces(info, n, config, reporter)
+        with quiet_native_stderr():
+            boxes, n_faces = _detect_faces(info, n, config, reporter)
         found = ~np.isnan(boxes).any(axis=1)
         if not found.any():
             raise EmotagError(f"no face found in any frame of {video.name}")
@@ -68,7 +73,8 @@ def preprocess(video: Path, out: Path, config: PreprocessConfig | None = None, o
         crops = crop_track(boxes, info.width, info.height, scale=config.crop_scale,
                            y_shift=config.crop_y_shift, mode=config.crop,
                            smooth_frames=config.crop_smooth_s * config.fps)
-        landmarks = _crop_pass(info, n, crops, tmp, config, reporter)
+        with quiet_native_stderr():
+            landmarks = _crop_pass(info, n, crops, tmp, config, reporter)
         face_found = ~np.isnan(landmarks).any(axis=(1, 2))
         if not face_found.any():
             raise EmotagError(f"no face landmarks found in the crops of {video.name}")
@@ -135,6 +141,8 @@ def _crop_pass(info: MediaInfo, n: int, crops: np.ndarray, out: Path, config: Pr
     landmarks = np.full((n, N_LANDMARKS, 3), np.nan, dtype=np.float32)
     plate_at = set(np.linspace(0, n - 1, min(PLATE_SAMPLES, n)).round().astype(int).tolist())
     plate_frames, plate_labels = [], []
+    preview_at = set(np.linspace(0, n - 1, min(PREVIEW_TILES, n)).round().astype(int).tolist())
+    preview = []
     seg = PersonSegmenter()
     jpeg = [cv2.IMWRITE_JPEG_QUALITY, config.jpeg_quality]
     try:
@@ -147,6 +155,8 @@ def _crop_pass(info: MediaInfo, n: int, crops: np.ndarray, out: Path, config: Pr
                 labels = head_torso_labels(seg(img), landmarks[i] if faces else None)
                 cv2.imwrite(str(out / "frames" / f"{frame_name(i)}.jpg"), img[:, :, ::-1], jpeg)
                 cv2.imwrite(str(out / "masks" / f"{frame_name(i)}.png"), labels)
+                if i in preview_at:
+                    preview.append(annotate(img, labels, landmarks[i] if faces else None))
                 if i in plate_at:
                     plate_frames.append(img)
                     plate_labels.append(labels)
@@ -156,6 +166,8 @@ def _crop_pass(info: MediaInfo, n: int, crops: np.ndarray, out: Path, config: Pr
     with reporter.step("background"):
         plate = background_plate(plate_frames, plate_labels)
         cv2.imwrite(str(out / "background.png"), plate[:, :, ::-1])
+        sheet = contact_sheet(preview + [plate], columns=3)
+        cv2.imwrite(str(out / "preview.jpg"), sheet[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
     return landmarks
 
 
@@ -206,7 +218,7 @@ def _emotion(out: Path, n: int, landmarks: np.ndarray, config: PreprocessConfig,
             probs[s:s + len(idx)] = teacher.predict(_read_frames(out, idx), landmarks[s:s + len(idx)])
             advance(len(idx))
     np.save(out / "emotion.npy", probs)
-    return {"id": teacher.id}, probs[:, 6]
+    return {"model": teacher.id}, probs[:, 6]
 
 
 def _identity(out: Path, n: int, landmarks: np.ndarray, p_neutral: np.ndarray, config: PreprocessConfig,

@@ -62,7 +62,7 @@ def main() -> None:
         total = sum(timings.values())
         table.add_row(name[:28], str(n), *[f"{n / timings[s]:.1f}" if timings.get(s) else "-" for s in steps],
                       f"{n / total:.1f}", f"{total:.1f}")
-    Console().print(table)
+    Console(width=200).print(table)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .backends import BackendStatus, has_module
@@ -47,5 +48,6 @@ def render(statuses: list[BackendStatus], console: Console | None = None) -> Non
     table.add_column("where / what to do", overflow="fold")
     for s in statuses:
         mark = "[green]ok[/]" if s.available else "[yellow]missing[/]"
-        table.add_row(s.name, mark, s.where if s.available else f"{s.where}\n→ {s.hint}")
+        text = s.where if s.available else f"{s.where}\n→ {s.hint}"
+        table.add_row(escape(s.name), mark, escape(text))
     console.print(table)

@@ -55,7 +55,7 @@ def preprocess(video: Path, out: Path, config: PreprocessConfig | None = None, o
         )
     if not info.has_audio:
         reporter.warn(f"{video.name} has no audio track: the scene can be tracked, but adapt and eval need audio")
-    _check_backends(config)
+    teacher = _check_backends(config)
 
     with atomic_folder(out, overwrite=overwrite) as tmp:
         with quiet_native_stderr():
@@ -86,7 +86,7 @@ def preprocess(video: Path, out: Path, config: PreprocessConfig | None = None, o
         if info.has_audio:
             features["audio"] = _audio(info, n, tmp, config, reporter)
         features["aus"] = _aus(landmarks, n, tmp, config, reporter)
-        features["emotion"], p_neutral = _emotion(tmp, n, landmarks, config, reporter)
+        features["emotion"], p_neutral = _emotion(tmp, n, landmarks, teacher, reporter)
         features["identity"] = _identity(tmp, n, landmarks, p_neutral, config, reporter)
 
         manifest = new_manifest(
@@ -108,11 +108,19 @@ def preprocess(video: Path, out: Path, config: PreprocessConfig | None = None, o
     return Scene.open(out)
 
 
-def _check_backends(config: PreprocessConfig) -> None:
-    """Fail before any work when a requested backend is missing."""
+def _check_backends(config: PreprocessConfig):
+    """Fail before any work when a requested backend or input file is missing; returns the
+    emotion teacher (loaded once, here)."""
     from . import audio_features
+    from .aus import pyfeat
+    from .emotion import emotion_teacher
 
     audio_features.check_encoder(config.audio_encoder, config.audio_encoder_path)
+    if config.au_source == "openface" and not Path(config.openface_csv).is_file():
+        raise EmotagError(f"OpenFace CSV not found: {config.openface_csv}")
+    if config.au_source == "pyfeat":
+        pyfeat.require()
+    return emotion_teacher(config.emotion_model)
 
 
 def _detect_faces(info: MediaInfo, n: int, config: PreprocessConfig, reporter: Reporter) -> tuple[np.ndarray, int]:
@@ -205,11 +213,7 @@ def _read_frames(out: Path, idx) -> np.ndarray:
     return np.stack([cv2.imread(str(out / "frames" / f"{frame_name(i)}.jpg"))[:, :, ::-1] for i in idx])
 
 
-def _emotion(out: Path, n: int, landmarks: np.ndarray, config: PreprocessConfig,
-             reporter: Reporter) -> tuple[dict, np.ndarray]:
-    from .emotion import emotion_teacher
-
-    teacher = emotion_teacher(config.emotion_model)
+def _emotion(out: Path, n: int, landmarks: np.ndarray, teacher, reporter: Reporter) -> tuple[dict, np.ndarray]:
     probs = np.zeros((n, 7), dtype=np.float32)
     chunk = 64
     with reporter.step("emotion", total=n) as advance:

@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from emotag_cli.gaussians import deform, init_on_mesh, triangle_frames
+from emotag_cli.gaussians import init_on_mesh, triangle_frames
 from emotag_cli.gaussians.densify import BindingStrategy
 from emotag_cli.gaussians.ply import read_ply, write_ply
 from emotag_cli.gaussians.quat import matrix_to_quat, quat_multiply, quat_to_matrix

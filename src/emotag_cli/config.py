@@ -89,3 +89,83 @@ class PreprocessConfig:
             )
         if not 1.0 <= self.crop_scale <= 4.0:
             raise EmotagError(f"--crop-scale must be between 1 and 4, got {self.crop_scale}")
+
+
+HEAD_MODELS = ("open", "flame")
+OVERLAY_STYLES = ("shaded", "wireframe", "none")
+
+
+@dataclass
+class TrackConfig:
+    """Settings of ``emotag track`` (docs/commands/track.md). Pixel quantities are at a 256-pixel
+    frame and scale with the scene's size; angles are radians.
+
+    head_model: "open" (built in) or "flame" (needs flame_model and flame_embedding).
+    flame_model / flame_embedding: FLAME .pkl and its MediaPipe landmark embedding.
+    n_shape / n_expr: shape and expression components fitted (at most the model's).
+    rigid_iters / iters: Adam steps of the rigid stage (pose and focal, neutral face) and of the
+        full stage (everything).
+    lr: base step size; each parameter block scales it (see track/fit.py).
+    landmark_sigma_px: assumed landmark noise; the priors are weighed against it.
+    depth_sigma_px: how far MediaPipe's relative depth (z) is trusted; inf ignores it.
+    iris_sigma_px: noise of the 10 iris points (they alone determine the gaze).
+    focal: initial focal length in units of the frame side; focal_sigma: its log-normal prior
+        width (inf: free); fit_focal: False keeps it fixed.
+    shape_sigma / expr_sigma: prior std of the coefficients (the bases are in std units).
+    jaw_open_range: free range of the jaw opening; jaw_side_sigma: sideways jaw rotation.
+    neck_sigma: the neck rotation (the global rotation carries the head pose).
+    eyes_sigma / eyes_vergence_sigma: gaze angle and the difference between the two eyes.
+    smooth_*: std of the change per frame of rotation (rad), translation (m), expression, jaw (rad),
+        eyes (rad), neck (rad).
+    overlay: style of overlay.mp4 ("none" writes none).
+    """
+
+    head_model: str = "open"
+    flame_model: str | None = None
+    flame_embedding: str | None = None
+    n_shape: int = 100
+    n_expr: int = 50
+    rigid_iters: int = 100
+    iters: int = 400
+    lr: float = 0.01
+    landmark_sigma_px: float = 1.0
+    depth_sigma_px: float = 4.0
+    iris_sigma_px: float = 1.0
+    focal: float = 2.2
+    focal_sigma: float = 0.3
+    fit_focal: bool = True
+    shape_sigma: float = 1.0
+    expr_sigma: float = 1.0
+    jaw_open_range: tuple[float, float] = (-0.02, 0.6)
+    jaw_side_sigma: float = 0.05
+    neck_sigma: float = 0.05
+    eyes_sigma: float = 0.35
+    eyes_vergence_sigma: float = 0.05
+    smooth_rotation: float = 0.03
+    smooth_translation: float = 0.003
+    smooth_expr: float = 0.6
+    smooth_jaw: float = 0.08
+    smooth_eyes: float = 0.15
+    smooth_neck: float = 0.01
+    overlay: str = "shaded"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if self.head_model not in HEAD_MODELS:
+            raise EmotagError(f"--head-model must be one of {', '.join(HEAD_MODELS)}, got {self.head_model!r}")
+        if self.head_model == "flame" and not self.flame_model:
+            raise EmotagError("--head-model flame needs --flame-model PATH (FLAME generic_model.pkl or "
+                              "flame2023_Open.pkl) and --flame-embedding PATH")
+        if self.overlay not in OVERLAY_STYLES:
+            raise EmotagError(f"--overlay must be one of {', '.join(OVERLAY_STYLES)}, got {self.overlay!r}")
+        if not (1 <= self.n_expr <= 50):
+            raise EmotagError(f"--n-expr must be between 1 and 50, got {self.n_expr}")
+        if self.n_shape < 0 or self.rigid_iters < 0 or self.iters < 0:
+            raise EmotagError("--n-shape, --rigid-iters and --iters must not be negative")
+        if not 0.2 <= self.focal <= 20:
+            raise EmotagError(f"--focal (focal length / frame side) must be between 0.2 and 20, got {self.focal}")
+        if self.landmark_sigma_px <= 0 or self.depth_sigma_px <= 0 or self.iris_sigma_px <= 0:
+            raise EmotagError("the landmark, depth and iris sigmas must be positive (inf switches a term off)")
+        lo, hi = self.jaw_open_range
+        if not lo < hi:
+            raise EmotagError(f"jaw_open_range must be (low, high) with low < high, got {self.jaw_open_range}")

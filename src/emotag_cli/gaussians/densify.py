@@ -137,11 +137,15 @@ def _split_children(gs: GaussianParams, idx: Tensor) -> dict[str, Tensor]:
 
 
 def _append(gs: GaussianParams, optimizers, new: dict[str, Tensor], binding: Tensor) -> None:
+    m = len(binding)
+
+    def grow(t: Tensor) -> Tensor:
+        return torch.cat([t, torch.zeros(m, *t.shape[1:], device=t.device, dtype=t.dtype)])
+
     for name, value in new.items():
         old = gs.params[name]
         param = nn.Parameter(torch.cat([old.detach(), value.detach()]))
-        _swap_optimizer_state(optimizers.get(name), old, param,
-                              lambda t, m=len(value): torch.cat([t, torch.zeros(m, *t.shape[1:], device=t.device)]))
+        _swap_optimizer_state(optimizers.get(name), old, param, grow)
         gs.params[name] = param
     gs.binding = torch.cat([gs.binding, binding])
 

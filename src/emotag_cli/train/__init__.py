@@ -1,0 +1,1 @@
+"""Training loops: the per-scene appearance fit, pretraining and adaptation."""

@@ -113,10 +113,10 @@ class TrackConfig:
         width (inf: free); fit_focal: False keeps it fixed.
     shape_sigma / expr_sigma: prior std of the coefficients (the bases are in std units).
     jaw_open_range: free range of the jaw opening; jaw_side_sigma: sideways jaw rotation.
-    neck_sigma: the neck rotation (the global rotation carries the head pose).
     eyes_sigma / eyes_vergence_sigma: gaze angle and the difference between the two eyes.
-    smooth_*: std of the change per frame of rotation (rad), translation (m), expression, jaw (rad),
-        eyes (rad), neck (rad).
+    smooth_*: std of the change per frame of rotation (rad), translation (m), expression, jaw (rad)
+        and eyes (rad). The neck is not fitted: landmarks cannot tell it from the global rotation,
+        which carries the whole head pose.
     overlay: style of overlay.mp4 ("none" writes none).
     """
 
@@ -138,7 +138,6 @@ class TrackConfig:
     expr_sigma: float = 1.0
     jaw_open_range: tuple[float, float] = (-0.02, 0.6)
     jaw_side_sigma: float = 0.05
-    neck_sigma: float = 0.05
     eyes_sigma: float = 0.35
     eyes_vergence_sigma: float = 0.05
     smooth_rotation: float = 0.03
@@ -146,7 +145,6 @@ class TrackConfig:
     smooth_expr: float = 0.6
     smooth_jaw: float = 0.08
     smooth_eyes: float = 0.15
-    smooth_neck: float = 0.01
     overlay: str = "shaded"
     extra: dict[str, Any] = field(default_factory=dict)
 

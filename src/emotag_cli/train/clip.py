@@ -44,7 +44,9 @@ class TrackedClip:
     def __init__(self, scene_path: Path | str, size: int | None = None, model: HeadModel | None = None):
         self.scene = Scene.open(scene_path)
         self.track: Track = open_track(self.scene.path)
-        self.model = model if model is not None else load_head_model(from_dict(TrackConfig, self.track.manifest["config"]))
+        if model is None:
+            model = load_head_model(from_dict(TrackConfig, self.track.manifest["config"]))
+        self.model = model
         self.size = size or self.scene.size
         s = self.size / self.scene.size
         cam = self.track.camera

@@ -33,9 +33,10 @@ def _core() -> list[BackendStatus]:
 def collect() -> list[BackendStatus]:
     """Every backend's status, core first."""
     statuses = _core()
+    from .head import flame_pkl, open_model
     from .preprocess import action_units, audio_features, emotion, identity
 
-    for module in (audio_features, action_units, emotion, identity):
+    for module in (audio_features, action_units, emotion, identity, open_model, flame_pkl):
         statuses.extend(module.status())
     return statuses
 

@@ -1,0 +1,126 @@
+"""``MotionConfig``: every size and switch of the Gated Residual Motion Network (GRMN).
+
+The defaults are the official code's sizes (METHOD.md §2.2–2.4) with the choices of METHOD.md §8.
+The config is saved inside a motion prior and rebuilt from it, so it holds plain values only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import EmotagError
+
+RESIDUAL_VARIANTS = ("paper", "code")
+
+
+@dataclass
+class MotionConfig:
+    """Settings of the GRMN (docs/reference/motion-network.md).
+
+    Inputs
+        audio_dim: width D of the scene's audio tokens (80 mel, 384 whisper-tiny, 768 wav2vec2 /
+            hubert-base); audio_tokens: tokens per video frame (16, ±160 ms at 50 Hz).
+        audio_encoder: the scene-manifest id of the encoder the network was trained on (e.g.
+            "mel", "whisper-tiny", "wav2vec2:wav2vec2-base-960h"); ``check_audio`` refuses others.
+        au_dim: upper-face AUs per frame (AU01, 04, 05, 06, 07, 45).
+        identity_dim: identity embedding width (128 dlib, 512 AdaFace).
+        window: video frames per prediction; per-frame outputs are averaged over it.
+    Encoder
+        d_model / n_layers / n_heads / ffn_dim / dropout: the audio Transformer.
+        au_hidden: AU MLP width; adain_hidden: hidden width of the AdaIN MLPs.
+        backbone_layers: bias-free 256→256 layers after the audio AdaIN.
+    Decoder
+        n_expr / n_jaw: expression coefficients and jaw axis-angle (δ has n_expr + n_jaw dims).
+        n_emotions: classes of z_e (angry, disgust, fear, happy, sad, surprise, neutral).
+        residual: "paper" — residual encoder → z_e → decoder conditioned on softmax(z_e) (METHOD.md
+            §8.1; needed for emotion control) — or "code" — z_e from the fused feature and an
+            unconditioned residual MLP, as the official release does.
+        gate_hidden: hidden width of the gate MLP.
+        p_teacher: probability, per training sample, of feeding the teacher's emotion distribution
+            and score to the decoder instead of the predicted ones (teacher forcing, see control.py).
+    Mouth (intra-oral refinement, METHOD.md §2.4 / §8.8)
+        mouth: build the mouth network at all.
+        mouth_levels / mouth_level_dim / mouth_base_res / mouth_log2_table: each 2D hash grid.
+        mouth_finest_res: resolution of the finest level; None = 256·bound, the code's value.
+        mouth_bound: half extent of the encoded box, in head-model units; positions are clamped to it.
+        mouth_hidden / mouth_layers: the MLP after the triplane and audio features.
+        mouth_pos_step / mouth_scale_step: multipliers of the raw position and log-scale outputs.
+    """
+
+    audio_dim: int = 768
+    audio_tokens: int = 16
+    audio_encoder: str | None = None
+    au_dim: int = 6
+    identity_dim: int = 512
+    window: int = 8
+    d_model: int = 256
+    n_layers: int = 4
+    n_heads: int = 8
+    ffn_dim: int = 1024
+    dropout: float = 0.1
+    au_hidden: int = 64
+    adain_hidden: int = 256
+    backbone_layers: int = 4
+    n_expr: int = 50
+    n_jaw: int = 3
+    n_emotions: int = 7
+    residual: str = "paper"
+    gate_hidden: int = 128
+    p_teacher: float = 0.5
+    mouth: bool = True
+    mouth_levels: int = 12
+    mouth_level_dim: int = 1
+    mouth_base_res: int = 16
+    mouth_log2_table: int = 17
+    mouth_finest_res: float | None = None
+    mouth_bound: float = 0.15
+    mouth_hidden: int = 64
+    mouth_layers: int = 3
+    mouth_pos_step: float = 0.01
+    mouth_scale_step: float = 0.001
+
+    @property
+    def motion_dim(self) -> int:
+        """Width of δ: expression + jaw."""
+        return self.n_expr + self.n_jaw
+
+    def validate(self) -> None:
+        if self.residual not in RESIDUAL_VARIANTS:
+            raise EmotagError(f"motion residual variant must be one of {', '.join(RESIDUAL_VARIANTS)}, "
+                              f"got {self.residual!r}")
+        if self.d_model % self.n_heads:
+            raise EmotagError(f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})")
+        positive = {k: getattr(self, k) for k in ("audio_dim", "audio_tokens", "au_dim", "identity_dim", "window",
+                                                  "d_model", "n_layers", "n_heads", "ffn_dim", "n_expr",
+                                                  "n_emotions", "mouth_levels", "mouth_base_res")}
+        bad = {k: v for k, v in positive.items() if v < 1}
+        if bad:
+            raise EmotagError(f"motion config: these must be positive: {bad}")
+        if not 0.0 <= self.p_teacher <= 1.0:
+            raise EmotagError(f"p_teacher must be in [0, 1], got {self.p_teacher}")
+        if self.mouth_bound <= 0:
+            raise EmotagError(f"mouth_bound must be positive, got {self.mouth_bound}")
+
+    def check_audio(self, encoder: str | None, dim: int) -> None:
+        """Refuse audio features made by another encoder than the one this network expects."""
+        if dim != self.audio_dim or (self.audio_encoder is not None and encoder != self.audio_encoder):
+            raise EmotagError(
+                f"the motion network expects audio features from {self.audio_encoder or 'an encoder'} "
+                f"({self.audio_dim}-d), but this scene has {encoder} ({dim}-d); re-run `emotag preprocess "
+                f"--audio-encoder {self.audio_encoder or '...'}` on it, or use a prior trained on {encoder}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MotionConfig:
+        """Rebuild from ``to_dict`` output; unknown keys are an error (a newer prior?)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise EmotagError(f"MotionConfig: unknown settings {sorted(unknown)} (made by another emotag version?)")
+        config = cls(**data)
+        config.validate()
+        return config

@@ -86,6 +86,54 @@ def preprocess(
     typer.echo(str(scene.path))
 
 
+@app.command()
+def track(
+    scene: Annotated[Path, typer.Argument(help="Scene folder made by `emotag preprocess`.")],
+    head_model: Annotated[str, typer.Option(help="open (built in) | flame.")] = "open",
+    flame_model: Annotated[Path | None, typer.Option(
+        help="FLAME generic_model.pkl or flame2023_Open.pkl (default: searched in ~/.cache/emotag/flame).")] = None,
+    flame_embedding: Annotated[Path | None, typer.Option(
+        help="MediaPipe (or 68-point) landmark embedding for FLAME.")] = None,
+    from_vhap: Annotated[Path | None, typer.Option(
+        help="Import this VHAP export (transforms.json + flame_param/) instead of fitting.")] = None,
+    focal: Annotated[float, typer.Option(help="Initial focal length / frame side, the centre of its prior.")] = 4.0,
+    focal_sigma: Annotated[float, typer.Option(help="Width of the focal prior, log units.")] = 0.25,
+    fix_focal: Annotated[bool, typer.Option(help="Keep the focal length at --focal.")] = False,
+    iters: Annotated[int, typer.Option(help="Most Levenberg-Marquardt iterations of the full fit.")] = 30,
+    rigid_iters: Annotated[int, typer.Option(help="Most iterations of the rigid stage.")] = 4,
+    n_shape: Annotated[int, typer.Option(help="Shape components fitted (at most the model's).")] = 100,
+    expr_sigma: Annotated[float, typer.Option(help="Prior std of the expression coefficients.")] = 1.0,
+    smooth_expr: Annotated[float, typer.Option(help="Allowed expression change per frame (std).")] = 0.6,
+    depth_sigma: Annotated[float | None, typer.Option(
+        help="Also fit MediaPipe's relative depth, trusted to this many px at 256 px (default: off).")] = None,
+    overlay: Annotated[str, typer.Option(help="Overlay video: shaded | wireframe | none.")] = "shaded",
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing SCENE/track.")] = False,
+) -> None:
+    """Fit the head model to every frame of a scene: shape and focal length per clip; head pose,
+    jaw, eyes and 50 expression coefficients per frame. Writes SCENE/track (parameters, camera,
+    fit report, overlay video, transforms.json), or imports a VHAP track with --from-vhap.
+
+    Example: `emotag track scenes/alice`
+    """
+    from .config import TrackConfig
+    from .progress import Reporter
+    from .track.pipeline import track as run
+    from .track.vhap_import import import_vhap
+
+    config = TrackConfig(
+        head_model=head_model, flame_model=str(flame_model) if flame_model else None,
+        flame_embedding=str(flame_embedding) if flame_embedding else None,
+        focal=focal, focal_sigma=focal_sigma, fit_focal=not fix_focal, iters=iters, rigid_iters=rigid_iters,
+        n_shape=n_shape, expr_sigma=expr_sigma, smooth_expr=smooth_expr, depth_sigma_px=depth_sigma,
+        overlay=overlay,
+    )
+    if from_vhap is not None:
+        out = import_vhap(from_vhap, scene, config, overwrite=overwrite, reporter=Reporter())
+    else:
+        out = run(scene, config, overwrite=overwrite, reporter=Reporter())
+    typer.echo(str(out))
+
+
 def main() -> None:
     """Console entry point: user errors become one line on stderr and a non-zero exit code."""
     try:

@@ -100,23 +100,26 @@ class TrackConfig:
     """Settings of ``emotag track`` (docs/commands/track.md). Pixel quantities are at a 256-pixel
     frame and scale with the scene's size; angles are radians.
 
-    head_model: "open" (built in) or "flame" (needs flame_model and flame_embedding).
-    flame_model / flame_embedding: FLAME .pkl and its MediaPipe landmark embedding.
+    head_model: "open" (built in) or "flame".
+    flame_model / flame_embedding: FLAME .pkl and its landmark embedding (None: searched for in
+        emotag's asset folder, see head/flame_pkl.py).
     n_shape / n_expr: shape and expression components fitted (at most the model's).
-    rigid_iters / iters: Adam steps of the rigid stage (pose and focal, neutral face) and of the
-        full stage (everything).
-    lr: base step size; each parameter block scales it (see track/fit.py).
+    rigid_iters / iters: most Levenberg–Marquardt iterations of the rigid stage (pose and focal,
+        neutral face) and of the full stage (everything); each stops earlier once converged.
     landmark_sigma_px: assumed landmark noise; the priors are weighed against it.
-    depth_sigma_px: how far MediaPipe's relative depth (z) is trusted; inf ignores it.
+    depth_sigma_px: how far MediaPipe's relative depth (z) is trusted; None (default) ignores it —
+        on the real test clips it changed no reprojection error and weakened the jaw's agreement
+        with the lips.
     iris_sigma_px: noise of the 10 iris points (they alone determine the gaze).
-    focal: initial focal length in units of the frame side; focal_sigma: its log-normal prior
+    focal: initial focal length in units of the frame side (4: a 14° field of view across the
+        crop, a face about 1.3 m away — talking-head footage); focal_sigma: its log-normal prior
         width (inf: free); fit_focal: False keeps it fixed.
     shape_sigma / expr_sigma: prior std of the coefficients (the bases are in std units).
     jaw_open_range: free range of the jaw opening; jaw_side_sigma: sideways jaw rotation.
     eyes_sigma / eyes_vergence_sigma: gaze angle and the difference between the two eyes.
-    smooth_*: std of the change per frame of rotation (rad), translation (m), expression, jaw (rad)
-        and eyes (rad). The neck is not fitted: landmarks cannot tell it from the global rotation,
-        which carries the whole head pose.
+    smooth_*: std of the change per frame of the head rotation (rad; the tracker turns the head on
+        the neck and keeps the global rotation fixed per clip), translation (m), expression, jaw
+        (rad) and eyes (rad).
     overlay: style of overlay.mp4 ("none" writes none).
     """
 
@@ -125,14 +128,13 @@ class TrackConfig:
     flame_embedding: str | None = None
     n_shape: int = 100
     n_expr: int = 50
-    rigid_iters: int = 100
-    iters: int = 400
-    lr: float = 0.01
+    rigid_iters: int = 4
+    iters: int = 30
     landmark_sigma_px: float = 1.0
-    depth_sigma_px: float = 4.0
+    depth_sigma_px: float | None = None
     iris_sigma_px: float = 1.0
-    focal: float = 2.2
-    focal_sigma: float = 0.3
+    focal: float = 4.0
+    focal_sigma: float = 0.25
     fit_focal: bool = True
     shape_sigma: float = 1.0
     expr_sigma: float = 1.0
@@ -148,12 +150,12 @@ class TrackConfig:
     overlay: str = "shaded"
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.jaw_open_range = tuple(self.jaw_open_range)     # a JSON round trip makes it a list
+
     def validate(self) -> None:
         if self.head_model not in HEAD_MODELS:
             raise EmotagError(f"--head-model must be one of {', '.join(HEAD_MODELS)}, got {self.head_model!r}")
-        if self.head_model == "flame" and not self.flame_model:
-            raise EmotagError("--head-model flame needs --flame-model PATH (FLAME generic_model.pkl or "
-                              "flame2023_Open.pkl) and --flame-embedding PATH")
         if self.overlay not in OVERLAY_STYLES:
             raise EmotagError(f"--overlay must be one of {', '.join(OVERLAY_STYLES)}, got {self.overlay!r}")
         if not (1 <= self.n_expr <= 50):
@@ -162,8 +164,174 @@ class TrackConfig:
             raise EmotagError("--n-shape, --rigid-iters and --iters must not be negative")
         if not 0.2 <= self.focal <= 20:
             raise EmotagError(f"--focal (focal length / frame side) must be between 0.2 and 20, got {self.focal}")
-        if self.landmark_sigma_px <= 0 or self.depth_sigma_px <= 0 or self.iris_sigma_px <= 0:
-            raise EmotagError("the landmark, depth and iris sigmas must be positive (inf switches a term off)")
+        depth_ok = self.depth_sigma_px is None or self.depth_sigma_px > 0
+        if self.landmark_sigma_px <= 0 or self.iris_sigma_px <= 0 or not depth_ok:
+            raise EmotagError("the landmark, depth and iris sigmas must be positive")
         lo, hi = self.jaw_open_range
         if not lo < hi:
             raise EmotagError(f"jaw_open_range must be (low, high) with low < high, got {self.jaw_open_range}")
+
+
+TUNE_MODES = ("adain", "all")
+TRAIN_PRESETS = ("paper", "cpu")
+
+
+def _gaussian_lr() -> dict[str, float]:
+    """Adam learning rates of the Gaussians (GaussianAvatars'; positions and scales are in units of
+    the parent triangle, so they differ from 3DGS's scene-unit rates)."""
+    return {"means": 5e-3, "quats": 1e-3, "scales": 1.7e-2, "opacities": 5e-2, "sh0": 2.5e-3, "shN": 2.5e-3 / 20}
+
+
+@dataclass
+class PretrainConfig:
+    """Settings of ``emotag pretrain`` (docs/commands/pretrain.md; METHOD.md §3.2, §8.3–8.5).
+
+    iterations: optimiser steps of the shared motion network; each rank draws one (identity, frame)
+        per step, so a step sees ``world_size`` samples.
+    warmup: static-appearance steps of each identity, counted in its own steps (the paper's 1000).
+    blend: the curriculum after an identity's warm-up ramps the predicted motion in over this
+        fraction of the identity's expected steps (iterations · world_size / identities).
+    size: training resolution (None: the scenes' size). n_gaussians / max_gaussians: initial and
+        largest count per identity. sh_degree: 2 in pretraining.
+    densify / densify_until: clone-split-prune until this fraction of each identity's steps.
+    lr_net / lr_grid / weight_decay / betas / lr_decay: AdamW of the motion network, its LR decayed
+        to lr_decay × the start over the run (0.1^(it/total)). gaussian_lr / means_lr_final: Adam
+        rates of the Gaussians, the positions' decayed to this ratio.
+    ema_decay: EMA of the motion network (the weights a prior hands to adaptation).
+    w_flame / w_kl / w_score / w_dssim / w_position / w_scale: loss weights.
+    motion: overrides of MotionConfig (e.g. a smaller Transformer); audio_dim, audio_encoder and
+        identity_dim always come from the scenes.
+    motion_stretch: frames of one more stretch of the same identity per step on which the motion
+        network also gets its parameter losses (flame + SEG, via GRMN.sequence) — many motion
+        samples per step at little cost; 0 = the paper's batch of one.
+    checkpoint_every: steps between checkpoints. save_gaussians: keep each identity's Gaussians in
+        the prior (for inspection). seed: everything random derives from it.
+    """
+
+    preset: str = "paper"
+    iterations: int = 250_000
+    warmup: int = 1000
+    blend: float = 0.1
+    size: int | None = None
+    n_gaussians: int = 60_000
+    max_gaussians: int = 200_000
+    sh_degree: int = 2
+    densify: bool = True
+    densify_until: float = 0.85
+    densify_every: int = 100
+    lr_net: float = 5e-5
+    lr_grid: float = 5e-3
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.99)
+    lr_decay: float = 0.1
+    gaussian_lr: dict[str, float] = field(default_factory=_gaussian_lr)
+    means_lr_final: float = 0.01
+    ema_decay: float = 0.995
+    w_flame: float = 1.0
+    w_kl: float = 0.01
+    w_score: float = 0.1
+    w_dssim: float = 0.2
+    w_position: float = 0.01
+    w_scale: float = 1.0
+    motion: dict[str, Any] = field(default_factory=dict)
+    motion_stretch: int = 0
+    checkpoint_every: int = 1000
+    save_gaussians: bool = True
+    seed: int = 0
+
+    @classmethod
+    def preset_named(cls, name: str, **overrides: Any) -> PretrainConfig:
+        """``paper``: the paper's numbers. ``cpu``: small enough for a 2-core machine in minutes —
+        128 px, 6000 Gaussians, 2000 steps, a 2-layer motion Transformer at LR 5e-4 (10× the paper's,
+        for 125× fewer steps) with 16-frame motion stretches."""
+        if name == "paper":
+            base: dict[str, Any] = {}
+        elif name == "cpu":
+            base = dict(iterations=2000, warmup=100, size=128, n_gaussians=6000, max_gaussians=10_000,
+                        sh_degree=1, densify_every=50, lr_net=5e-4, checkpoint_every=250, motion={"n_layers": 2},
+                        motion_stretch=16)
+        else:
+            raise EmotagError(f"--preset must be one of {', '.join(TRAIN_PRESETS)}, got {name!r}")
+        return cls(**{"preset": name, **base, **overrides})
+
+    def validate(self) -> None:
+        if self.iterations < 1 or self.warmup < 0 or self.checkpoint_every < 1 or self.motion_stretch < 0:
+            raise EmotagError("--iterations and --checkpoint-every must be positive, the warm-up and "
+                              "motion_stretch not negative")
+        if not 0.0 <= self.blend <= 1.0 or not 0.0 <= self.densify_until <= 1.0:
+            raise EmotagError("blend and densify_until are fractions in [0, 1]")
+        if self.size is not None and not 32 <= self.size <= 2048:
+            raise EmotagError(f"--size must be between 32 and 2048, got {self.size}")
+        if not 1 <= self.n_gaussians <= self.max_gaussians:
+            raise EmotagError(f"--gaussians must be between 1 and max_gaussians ({self.max_gaussians})")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise EmotagError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+
+
+@dataclass
+class AdaptConfig:
+    """Settings of ``emotag adapt`` (docs/commands/adapt.md; METHOD.md §3.3).
+
+    iterations / warmup: total steps and the static-appearance warm-up before the motion drives the
+        Gaussians (no curriculum blend in adaptation). tune: "adain" (paper: only the AdaIN MLPs of
+        the prior's motion network) or "all".
+    lr_net / lr_grid / weight_decay / betas / lr_decay: AdamW of the tuned motion parameters.
+    densify_stop: densification stops this many steps before the end. opacity_reset_every: 3DGS
+        opacity reset period (the official code resets every warm-up; 0: never).
+    w_depth / w_normal: L_Geo against the tracked mesh's depth and normals. w_flame: 0.1 here.
+    motion_stretch: as in PretrainConfig (within the training frames). Other fields as there.
+    """
+
+    preset: str = "paper"
+    iterations: int = 20_000
+    warmup: int = 1000
+    tune: str = "adain"
+    size: int | None = None
+    n_gaussians: int = 60_000
+    max_gaussians: int = 200_000
+    sh_degree: int = 1
+    densify: bool = True
+    densify_stop: int = 1000
+    densify_every: int = 100
+    opacity_reset_every: int = 1000
+    lr_net: float = 5e-4
+    lr_grid: float = 5e-3
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.99)
+    lr_decay: float = 0.1
+    gaussian_lr: dict[str, float] = field(default_factory=_gaussian_lr)
+    means_lr_final: float = 0.01
+    w_flame: float = 0.1
+    w_kl: float = 0.01
+    w_score: float = 0.1
+    w_dssim: float = 0.2
+    w_depth: float = 0.01
+    w_normal: float = 0.001
+    w_position: float = 0.01
+    w_scale: float = 1.0
+    motion_stretch: int = 0
+    checkpoint_every: int = 1000
+    seed: int = 0
+
+    @classmethod
+    def preset_named(cls, name: str, **overrides: Any) -> AdaptConfig:
+        """``paper``: 20K steps, 60K Gaussians. ``cpu``: 128 px, 6000 Gaussians, 1500 steps."""
+        if name == "paper":
+            base: dict[str, Any] = {}
+        elif name == "cpu":
+            base = dict(iterations=1500, warmup=300, size=128, n_gaussians=6000, max_gaussians=10_000,
+                        densify_stop=200, densify_every=50, opacity_reset_every=0, checkpoint_every=250)
+        else:
+            raise EmotagError(f"--preset must be one of {', '.join(TRAIN_PRESETS)}, got {name!r}")
+        return cls(**{"preset": name, **base, **overrides})
+
+    def validate(self) -> None:
+        if self.tune not in TUNE_MODES:
+            raise EmotagError(f"--tune must be one of {', '.join(TUNE_MODES)}, got {self.tune!r}")
+        if self.iterations < 1 or self.warmup < 0 or self.checkpoint_every < 1 or self.motion_stretch < 0:
+            raise EmotagError("--iterations and --checkpoint-every must be positive, the warm-up and "
+                              "motion_stretch not negative")
+        if self.size is not None and not 32 <= self.size <= 2048:
+            raise EmotagError(f"--size must be between 32 and 2048, got {self.size}")
+        if not 1 <= self.n_gaussians <= self.max_gaussians:
+            raise EmotagError(f"--gaussians must be between 1 and max_gaussians ({self.max_gaussians})")

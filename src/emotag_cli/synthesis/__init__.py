@@ -1,0 +1,1 @@
+"""``emotag render``: speech → motion → Gaussians → frames → mp4."""

@@ -171,6 +171,16 @@ def render(
     typer.echo(str(out))
 
 
+def _register_commands() -> None:
+    """Stages whose command functions live beside their packages."""
+    from .cli_eval import eval_command
+
+    app.command("eval")(eval_command)
+
+
+_register_commands()
+
+
 def main() -> None:
     """Console entry point: user errors become one line on stderr and a non-zero exit code."""
     try:

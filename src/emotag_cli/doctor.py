@@ -36,7 +36,9 @@ def collect() -> list[BackendStatus]:
     from .head import flame_pkl, open_model
     from .preprocess import action_units, audio_features, emotion, identity
 
-    for module in (audio_features, action_units, emotion, identity, open_model, flame_pkl):
+    from .evaluation import status as evaluation
+
+    for module in (audio_features, action_units, emotion, identity, open_model, flame_pkl, evaluation):
         statuses.extend(module.status())
     return statuses
 

@@ -1,0 +1,158 @@
+"""Lip sync: the weight-free AV-sync proxy, and where SyncNet's Sync-C / Sync-E would come from.
+
+**AV-sync proxy** (not SyncNet; its numbers are not comparable to Sync-C / Sync-E). Two per-frame
+signals at 25 fps:
+
+- mouth opening: the mean 3D gap between three facing inner-lip points of MediaPipe's mesh
+  (82-87, 13-14, 312-317), divided by the 3D inter-ocular distance (eye-corner midpoints), so it
+  does not depend on face size or, to first order, on head turn;
+- audio energy: log-RMS of each frame's 640 samples (16 kHz) in dB, floored 60 dB below the
+  clip's loudest frame so that digital silence does not dominate.
+
+Both signals are smoothed with a 3-frame (120 ms) moving average, which ignores missing frames.
+The score is the Pearson correlation of ``opening[t]`` with ``energy[t + k]`` over the frames where
+both exist, maximised over ``|k| <= max_offset`` frames (3 by default, 120 ms); ``k`` is reported
+too (k > 0: the sound comes k frames after the mouth motion it best matches). Speech opens the
+mouth for loud vowels and closes it in pauses, so a talking face with its own audio scores above
+0 (0.15-0.61 on the 8 real clips, mean 0.33) and the same face with its audio delayed by 0.5 s or
+1 s scores lower (means 0.10 and 0.04). It is a coarse check on clips of a few seconds: own audio
+beat both delays on all 8 clips, by as little as 0.03, and lost to the 1 s delay on one of them
+re-encoded at 256 px; see docs/reference/metrics.md.
+
+**Sync-C / Sync-E** need SyncNet (joonson/syncnet_python) and its weights; emotag only detects
+them (see ``require_syncnet``): SyncNet inference is not implemented here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..backends import BackendStatus, cache_dir
+from ..errors import MissingBackendError
+
+INNER_LIP_PAIRS = ((82, 87), (13, 14), (312, 317))  # MediaPipe inner lip, upper -> lower
+EYE_CORNERS = ((33, 133), (263, 362))  # (outer, inner) per eye
+ENERGY_FLOOR_DB = 60.0
+DEFAULT_MAX_OFFSET = 3  # frames (120 ms): natural audio-visual lags in speech stay inside it
+SMOOTH_FRAMES = 3  # moving average before correlating (120 ms, about one short syllable)
+MIN_FRAMES = 10
+
+SYNCNET_FILE = "syncnet_v2.model"
+SYNCNET_PACKAGE = "syncnet-python"
+
+
+def mouth_opening(landmarks: np.ndarray) -> np.ndarray:
+    """MediaPipe landmarks ``[N, 478, 3]`` (pixels, NaN rows) -> float64 ``[N]`` inner-lip gap / IOD."""
+    lm = np.asarray(landmarks, np.float64)
+    upper = lm[:, [a for a, _ in INNER_LIP_PAIRS]]
+    lower = lm[:, [b for _, b in INNER_LIP_PAIRS]]
+    gap = np.linalg.norm(upper - lower, axis=-1).mean(axis=1)
+    eyes = [(lm[:, o] + lm[:, i]) / 2 for o, i in EYE_CORNERS]
+    iod = np.linalg.norm(eyes[0] - eyes[1], axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return gap / iod
+
+
+def frame_energy(audio: np.ndarray, n_frames: int, samples_per_frame: int = 640) -> np.ndarray:
+    """Mono audio ``[S]`` -> float64 ``[n_frames]`` log-RMS in dB per frame (short tail zero-padded),
+    floored ``ENERGY_FLOOR_DB`` below the loudest frame."""
+    audio = np.asarray(audio, np.float64)
+    need = n_frames * samples_per_frame
+    audio = np.pad(audio[:need], (0, max(0, need - len(audio))))
+    power = (audio.reshape(n_frames, samples_per_frame) ** 2).mean(axis=1)
+    db = 10 * np.log10(np.maximum(power, 1e-20))
+    return np.maximum(db, db.max() - ENERGY_FLOOR_DB)
+
+
+def smooth(x: np.ndarray, width: int = SMOOTH_FRAMES) -> np.ndarray:
+    """Centred moving average of ``x [N]`` over ``width`` frames that skips NaNs (NaN stays NaN)."""
+    x = np.asarray(x, np.float64)
+    ok = np.isfinite(x)
+    kernel = np.ones(width)
+    total = np.convolve(np.where(ok, x, 0.0), kernel, mode="same")
+    count = np.convolve(ok.astype(np.float64), kernel, mode="same")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(ok, total / count, np.nan)
+
+
+def lagged_correlation(x: np.ndarray, y: np.ndarray, lag: int) -> tuple[float, int]:
+    """Pearson correlation of ``x[t]`` and ``y[t + lag]`` over the t where both are finite.
+
+    Returns (r, pairs used); r is NaN with fewer than ``MIN_FRAMES`` pairs or a constant signal.
+    """
+    n = min(len(x), len(y))
+    t = np.arange(max(0, -lag), min(n, n - lag))
+    a, b = x[t], y[t + lag]
+    ok = np.isfinite(a) & np.isfinite(b)
+    a, b = a[ok], b[ok]
+    if len(a) < MIN_FRAMES:
+        return float("nan"), int(len(a))
+    a, b = a - a.mean(), b - b.mean()
+    denom = np.sqrt((a * a).sum() * (b * b).sum())
+    return (float((a * b).sum() / denom) if denom > 0 else float("nan")), int(len(a))
+
+
+@dataclass(frozen=True)
+class SyncProxy:
+    """correlation: best Pearson r over the offsets; offset: its k in frames (k > 0: audio late);
+    at_zero: r at k = 0; frames: pairs used at the best offset."""
+
+    correlation: float
+    offset: int
+    at_zero: float
+    frames: int
+
+
+def av_sync_proxy(opening: np.ndarray, energy: np.ndarray, max_offset: int = DEFAULT_MAX_OFFSET) -> SyncProxy:
+    """The AV-sync proxy of per-frame ``opening [N]`` and ``energy [N]`` (see the module docstring).
+
+    Ties go to the smallest |k|. All-NaN result (correlation NaN, frames 0) when no offset has
+    ``MIN_FRAMES`` usable pairs.
+    """
+    opening, energy = smooth(opening), smooth(energy)
+    best = SyncProxy(float("nan"), 0, float("nan"), 0)
+    at_zero = float("nan")
+    for k in sorted(range(-max_offset, max_offset + 1), key=abs):
+        r, used = lagged_correlation(opening, energy, k)
+        if k == 0:
+            at_zero = r
+        if np.isfinite(r) and (not np.isfinite(best.correlation) or r > best.correlation):
+            best = SyncProxy(r, k, float("nan"), used)
+    return SyncProxy(best.correlation, best.offset, at_zero, best.frames)
+
+
+def syncnet_weights_path() -> Path:
+    """Where emotag looks for SyncNet's weights: ``$EMOTAG_HOME/syncnet/syncnet_v2.model``."""
+    return cache_dir() / "syncnet" / SYNCNET_FILE
+
+
+def syncnet_status() -> BackendStatus:
+    """``emotag doctor`` line: whether SyncNet's weights are in place (inference is not implemented)."""
+    path = syncnet_weights_path()
+    if path.is_file():
+        return BackendStatus("eval/syncnet", False, f"{path} (found)",
+                             "SyncNet inference is not implemented yet: eval reports the AV-sync proxy")
+    return BackendStatus("eval/syncnet", False, str(path),
+                         f"for Sync-C / Sync-E: pip install {SYNCNET_PACKAGE} and put {SYNCNET_FILE} "
+                         "(joonson/syncnet_python, download_model.sh) there")
+
+
+def require_syncnet() -> None:
+    """Raise MissingBackendError saying what Sync-C / Sync-E need and what is missing.
+
+    Always raises in this version: with the weights in place it says that inference is not
+    implemented, so the AV-sync proxy is the lip-sync number emotag reports.
+    """
+    path = syncnet_weights_path()
+    if not path.is_file():
+        raise MissingBackendError(
+            f"Sync-C / Sync-E need SyncNet: pip install {SYNCNET_PACKAGE} and put its weights {SYNCNET_FILE} "
+            f"(joonson/syncnet_python, download_model.sh) at {path}; the AV-sync proxy is reported instead"
+        )
+    raise MissingBackendError(
+        f"SyncNet weights found at {path}, but SyncNet inference is not implemented in this emotag "
+        "version; the AV-sync proxy is reported instead"
+    )

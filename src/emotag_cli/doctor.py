@@ -33,10 +33,9 @@ def _core() -> list[BackendStatus]:
 def collect() -> list[BackendStatus]:
     """Every backend's status, core first."""
     statuses = _core()
+    from .evaluation import status as evaluation
     from .head import flame_pkl, open_model
     from .preprocess import action_units, audio_features, emotion, identity
-
-    from .evaluation import status as evaluation
 
     for module in (audio_features, action_units, emotion, identity, open_model, flame_pkl, evaluation):
         statuses.extend(module.status())

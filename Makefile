@@ -23,10 +23,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $@
 
 demo: $(STAMP)
-	@set -e; clip=$$($(BIN)/python scripts/sample_video.py); \
-	echo "sample video: $$clip"; \
-	$(BIN)/emotag preprocess "$$clip" -o $(DEMO)/scene --size 256 --overwrite; \
-	echo "scene written to $(DEMO)/scene"
+	OMP_NUM_THREADS=1 $(BIN)/python scripts/demo.py
 
 test: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q

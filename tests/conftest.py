@@ -34,3 +34,7 @@ def _one_thread():
     import torch
 
     torch.set_num_threads(1)
+
+
+# Tiny real scenes, prior and avatar shared by the training, render and eval tests.
+from _avatars import avatar, prior, scenes  # noqa: E402,F401

@@ -174,7 +174,10 @@ def render(
 def _register_commands() -> None:
     """Stages whose command functions live beside their packages."""
     from .cli_eval import eval_command
+    from .cli_train import adapt_command, pretrain_command
 
+    app.command("pretrain")(pretrain_command)
+    app.command("adapt")(adapt_command)
     app.command("eval")(eval_command)
 
 

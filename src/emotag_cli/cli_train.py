@@ -1,0 +1,121 @@
+"""The ``pretrain`` and ``adapt`` commands: argument plumbing only (the CLI registers them).
+
+They also run on their own, which is how ``torchrun`` starts them::
+
+    torchrun --nproc_per_node 2 -m emotag_cli.cli_train pretrain scenes/* -o prior --preset cpu
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .errors import EmotagError
+
+
+def _given(**values: Any) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def pretrain_command(
+    scenes: Annotated[list[Path], typer.Argument(help="Tracked scene folders, one identity each.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Prior folder to write.")],
+    preset: Annotated[str, typer.Option(help="paper: the paper's schedule (GPU); cpu: a small run for "
+                                             "CPUs.")] = "paper",
+    iterations: Annotated[int | None, typer.Option(help="Optimiser steps (default: the preset's).")] = None,
+    warmup: Annotated[int | None, typer.Option(help="Static-appearance steps per identity.")] = None,
+    size: Annotated[int | None, typer.Option(help="Training resolution, pixels (default: the preset's or the "
+                                                   "scenes').")] = None,
+    gaussians: Annotated[int | None, typer.Option(help="Initial Gaussians per identity.")] = None,
+    checkpoint_every: Annotated[int | None, typer.Option(help="Steps between checkpoints.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of everything random.")] = 0,
+    device: Annotated[str | None, typer.Option(help="cpu | cuda (default: cuda when available).")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the interrupted run in OUT.ckpt/.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing prior folder.")] = False,
+) -> None:
+    """Pretrain the motion prior: one shared Gated Residual Motion Network over many tracked scenes,
+    with per-identity Gaussians. Checkpoints go to OUT.ckpt/ (every --checkpoint-every steps and on
+    Ctrl-C); --resume continues from there. Multi-GPU / multi-node: start it with torchrun.
+
+    Example: `emotag pretrain scenes/hdtf_* -o prior --preset cpu`
+    """
+    from .config import PretrainConfig
+    from .progress import Reporter
+    from .train.pretrain import pretrain
+
+    config = PretrainConfig.preset_named(preset, seed=seed, **_given(
+        iterations=iterations, warmup=warmup, size=size, n_gaussians=gaussians, checkpoint_every=checkpoint_every))
+    path = pretrain(scenes, out, config, overwrite=overwrite, reporter=Reporter(), resume=resume, device=device)
+    if int(os.environ.get("RANK", "0")) == 0:
+        typer.echo(str(path))
+
+
+def adapt_command(
+    scene: Annotated[Path, typer.Argument(help="Tracked scene of the new identity.")],
+    prior: Annotated[Path, typer.Option("--prior", help="Motion prior made by `emotag pretrain`.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Avatar folder to write.")],
+    seconds: Annotated[float, typer.Option(help="Seconds from the start of the scene to train on; the rest is "
+                                                "kept for evaluation.")] = 5.0,
+    preset: Annotated[str, typer.Option(help="paper: 20K steps, 60K Gaussians (GPU); cpu: a small run.")] = "paper",
+    tune: Annotated[str, typer.Option(help="adain: tune only the AdaIN modulation (paper); all: the whole "
+                                           "motion network.")] = "adain",
+    iterations: Annotated[int | None, typer.Option(help="Steps (default: the preset's).")] = None,
+    warmup: Annotated[int | None, typer.Option(help="Static-appearance steps before the motion drives.")] = None,
+    size: Annotated[int | None, typer.Option(help="Training and render resolution, pixels.")] = None,
+    gaussians: Annotated[int | None, typer.Option(help="Initial Gaussians.")] = None,
+    checkpoint_every: Annotated[int | None, typer.Option(help="Steps between checkpoints.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of everything random.")] = 0,
+    device: Annotated[str | None, typer.Option(help="cpu | cuda (default: cuda when available).")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the interrupted run in OUT.ckpt/.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing avatar folder.")] = False,
+) -> None:
+    """Adapt a motion prior to a new identity from the first --seconds of its tracked scene: new
+    Gaussians on its mesh, the prior's motion network with only AdaIN tuned. The avatar folder holds
+    everything `emotag render` needs (Gaussians, motion network, identity, camera, driving poses and
+    AUs, background plate, the config).
+
+    Example: `emotag adapt scenes/alice --prior prior --seconds 5 -o avatars/alice --preset cpu`
+    """
+    from .config import AdaptConfig
+    from .progress import Reporter
+    from .train.adapt import adapt
+
+    config = AdaptConfig.preset_named(preset, tune=tune, seed=seed, **_given(
+        iterations=iterations, warmup=warmup, size=size, n_gaussians=gaussians, checkpoint_every=checkpoint_every))
+    path = adapt(scene, prior, seconds, out, config, overwrite=overwrite, reporter=Reporter(), resume=resume,
+                 device=device)
+    typer.echo(str(path))
+
+
+_app = typer.Typer(name="emotag", add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True)
+_app.command("pretrain")(pretrain_command)
+_app.command("adapt")(adapt_command)
+
+
+def main() -> None:
+    """Entry point for ``python -m emotag_cli.cli_train`` (and torchrun): one-line user errors."""
+    try:
+        _app(standalone_mode=False)
+    except EmotagError as exc:
+        print(f"emotag: error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("emotag: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # noqa: BLE001 - click's usage errors print themselves
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,185 @@
+"""``emotag adapt``: a new identity's avatar from a few seconds of its tracked scene and a prior.
+
+METHOD.md §3.3: new Gaussians on the identity's own canonical mesh (nothing is transferred from
+pretraining); the prior's motion network with its EMA weights, of which only the AdaIN MLPs train
+(``tune="adain"``; "all" trains everything, the official code's default); a static warm-up, then
+the motion drives the Gaussians at once (no curriculum blend); loss = render + 0.1·flame + SEG +
+L_Geo (0.01 depth, 0.001 normals against the tracked mesh's depth and normals, standing in for
+the Sapiens maps); AdamW (LR 5e-4, weight decay 0.01) decayed 0.1^(it/total); densification until
+``densify_stop`` steps before the end.
+
+Only the first ``seconds`` of the scene are used for training; the rest is left for evaluation
+(``evaluation.avatar_metrics.evaluate_avatar``). Checkpoints and ``resume`` work as in pretraining
+(``<out>.ckpt/``). The avatar folder (avatar.py) is published atomically at the end.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..artifact import atomic_folder, file_sha256
+from ..avatar import write_avatar
+from ..config import AdaptConfig, TrackConfig, from_dict, to_dict
+from ..errors import EmotagError
+from ..motion.params import tune
+from ..prior import Prior, head_model_config, scene_record, scene_signature
+from ..progress import Reporter, quiet
+from ..scene import Scene
+from ..track.camera import Camera
+from ..track.pipeline import head_model_record, load_head_model
+from ..track.result import open_track
+from .checkpoint import Checkpoints, StopRequest, capture_rng, checkpoint_dir, restore_rng
+from .distributed import setup
+from .gaussian_state import GaussianTrainState, binding_strategy
+from .loss_log import LossLog
+from .motion_step import IdentityData, LossWeights, MotionDriver, draw_stretch, motion_optimizer, train_step
+
+
+def training_frames(scene: Scene, seconds: float) -> int:
+    """Frames in the first ``seconds`` of the scene; refuses a scene that is too short."""
+    if not seconds > 0:
+        raise EmotagError(f"--seconds must be positive, got {seconds:g}")
+    need = int(round(seconds * scene.fps))
+    if scene.n_frames < need:
+        raise EmotagError(f"scene has {scene.n_frames} frames ({scene.n_frames / scene.fps:.1f} s); "
+                          f"--seconds {seconds:g} needs {need}")
+    return need
+
+
+def adapt(scene_path: Path | str, prior_path: Path | str, seconds: float, out: Path | str,
+          config: AdaptConfig | None = None, overwrite: bool = False, reporter: Reporter | None = None,
+          resume: bool = False, device: str | None = None, on_step: Callable[[int], None] | None = None) -> Path:
+    """Adapt the prior to the scene's identity; returns the avatar's path.
+
+    seconds: training data, from the start of the scene. resume, device, on_step: as ``pretrain``.
+    """
+    config = config or AdaptConfig()
+    config.validate()
+    reporter = reporter or quiet()
+    out = Path(out).absolute()
+    t_start = time.perf_counter()
+    if out.exists() and not overwrite:
+        raise EmotagError(f"{out} already exists; pass --overwrite to replace it")
+    prior = Prior.open(prior_path)
+    scene, track = Scene.open(scene_path), open_track(scene_path)
+    prior.check_scene(scene, track)
+    signature = scene_signature(scene, track)
+    n_train = training_frames(scene, seconds)
+    if config.size is not None and config.size > scene.size:
+        raise EmotagError(f"--size {config.size} is larger than the scene's {scene.size} pixels")
+    env = setup(device)
+    if env.distributed:
+        env.close()
+        raise EmotagError("adapt trains one identity: run it as one process, not under torchrun")
+
+    model = load_head_model(from_dict(TrackConfig, track.manifest["config"]))
+    motion = prior.motion_config()
+    torch.manual_seed(config.seed)
+    grmn = prior.motion_model(ema=True).to(env.device)
+    tune(grmn, config.tune)
+    driver = MotionDriver(grmn)
+    optimizer, scheduler = motion_optimizer(grmn, config.lr_net, config.lr_grid, config.weight_decay, config.betas,
+                                            config.lr_decay, config.iterations)
+    with reporter.step("load scene"):
+        data = IdentityData.load(scene.path, config.size, model, motion.n_expr)
+    canonical = data.clip.canonical_vertices()
+    strategy = binding_strategy(canonical, config.warmup, config.iterations - config.densify_stop, config.densify_every,
+                         config.max_gaussians, config.opacity_reset_every)
+    state = GaussianTrainState.create(canonical, model.faces, config.n_gaussians, config.sh_degree, config.seed,
+                                      config.gaussian_lr, strategy, env.device)
+    model_dev = model.to(env.device)
+    sampler = np.random.default_rng(config.seed)
+    teacher = torch.Generator().manual_seed(config.seed)
+    generators = {"sampler": sampler, "teacher": teacher}
+
+    prior_record = {"path": str(prior.path.absolute()), "ema_sha256": file_sha256(prior.path / "grmn_ema.pt"),
+                    "created": prior.manifest.get("created")}
+    record = scene_record(scene.path.name, scene, track)
+    ckpt = Checkpoints(checkpoint_dir(out), env)
+    resume_step = ckpt.start({"stage": "adapt", "config": to_dict(config), "scene": record, "prior": prior_record,
+                              "train_frames": n_train}, resume)
+    start = 0
+    if resume_step is not None:
+        shared = ckpt.load_shared(resume_step)
+        grmn.load_state_dict(shared["model"])
+        optimizer.load_state_dict(shared["optimizer"])
+        scheduler.load_state_dict(shared["scheduler"])
+        own = ckpt.load_shard(0, resume_step)
+        state.load_state_dict(own["gaussians"])
+        restore_rng(own["rng"], generators)
+        start = int(shared["step"])
+
+    def save(step: int) -> None:
+        ckpt.save(step, {"step": step, "model": grmn.state_dict(), "optimizer": optimizer.state_dict(),
+                         "scheduler": scheduler.state_dict()},
+                  {"rank": 0, "rng": capture_rng(generators), "gaussians": state.state_dict()})
+
+    weights = LossWeights(flame=config.w_flame, kl=config.w_kl, score=config.w_score, dssim=config.w_dssim,
+                          depth=config.w_depth, normal=config.w_normal, position=config.w_position,
+                          scale=config.w_scale)
+    log = LossLog(ckpt.path / "losses-rank-0.csv", resume_step)
+    recent: deque[dict[str, float]] = deque(maxlen=100)
+    t_load = time.perf_counter() - t_start
+    t0 = time.perf_counter() - log.offset
+    try:
+        with StopRequest() as stop, reporter.step("adapt", total=config.iterations) as advance:
+            advance(start)
+            for step in range(start + 1, config.iterations + 1):
+                t = int(sampler.integers(n_train))
+                blend = None if state.steps + 1 <= config.warmup else 1.0
+                stretch = draw_stretch(sampler, n_train, config.motion_stretch)
+                terms = train_step(driver, grmn, optimizer, scheduler, None, state, data, model_dev, t, blend, weights,
+                                   teacher, step / config.iterations, config.means_lr_final, config.densify, stretch)
+                recent.append(terms)
+                log.write({"step": step, "rank": 0, "identity": data.name, "frame": t,
+                           "phase": "static" if blend is None else "dynamic", "blend": blend or 0.0, **terms,
+                           "gaussians": state.gaussians.n, "lr_net": optimizer.param_groups[0]["lr"],
+                           "seconds": time.perf_counter() - t0})
+                advance(1)
+                if on_step is not None:
+                    on_step(step)
+                stopping = stop.requested
+                if stopping or step % config.checkpoint_every == 0 or step == config.iterations:
+                    log.flush()
+                    save(step)
+                if stopping:
+                    reporter.warn(f"stopped after step {step}; checkpoint in {ckpt.path}: continue with --resume")
+                    raise KeyboardInterrupt
+    finally:
+        log.close()
+    t_train = time.perf_counter() - t0
+
+    params = track.params
+    cut = slice(0, n_train)
+    driving = {k: params[k][cut] for k in ("rotation", "neck", "eyes", "translation", "jaw")}
+    driving.update(expr=params["expr"][cut, :motion.n_expr], aus=data.aus[:n_train].numpy(),
+                   emotion=data.emotion[:n_train].numpy())
+    cam = track.camera
+    camera = cam if cam.fixed else Camera(cam.fx, cam.fy, cam.cx, cam.cy, cam.width, cam.height, cam.w2c[cut])
+    losses = {k: float(np.mean([r[k] for r in recent if k in r])) for k in ("loss", "render", "flame", "depth")
+              if any(k in r for r in recent)}
+    with atomic_folder(out, overwrite=overwrite) as tmp:
+        shutil.copyfile(ckpt.path / "losses-rank-0.csv", tmp / "losses.csv")
+        write_avatar(
+            tmp, gaussians=state.gaussians, grmn_state=grmn.state_dict(), motion=motion,
+            embedding=data.identity.numpy(), shape=np.asarray(params["shape"], np.float32), camera=camera,
+            driving=driving, background=scene.path / "background.png", mouth=data.mouth,
+            canonical_vertices=canonical, faces=model.faces, config=to_dict(config),
+            head_model=head_model_record(model), head_model_config=head_model_config(track),
+            audio={"encoder": prior.signature.audio_encoder, "dim": prior.signature.audio_dim,
+                   "tokens": prior.signature.audio_tokens},
+            identity={"encoder": signature.identity_encoder, "dim": int(data.identity.shape[0])},
+            size=data.clip.size, scene_size=scene.size, fps=scene.fps, seconds=seconds, scene=record,
+            prior=prior_record, train_frames=[0, n_train], eval_frames=[n_train, scene.n_frames],
+            tune=config.tune, final_losses=losses,
+            timings={"load_s": round(t_load, 2), "train_s": round(t_train, 2),
+                     "s_per_step": round(t_train / config.iterations, 4), "resumed_from": start})
+    ckpt.remove()
+    return out

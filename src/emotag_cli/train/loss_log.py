@@ -1,0 +1,78 @@
+"""The loss log of a training run: one CSV row per step (and TensorBoard scalars when installed).
+
+Columns: step, rank, identity, frame, phase ("static" / "dynamic"), blend, the loss terms of
+``motion_step.step_loss`` (loss, render, depth, normal, flame, kl, score, regular; empty when a
+step has none), gaussians (count of the identity's Gaussians), lr_net, seconds (wall clock since
+the run started, resumed runs continuing the count).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+from ..backends import has_module
+
+COLUMNS = ("step", "rank", "identity", "frame", "phase", "blend", "loss", "render", "depth", "normal", "flame",
+           "kl", "score", "regular", "gaussians", "lr_net", "seconds")
+
+
+class LossLog:
+    def __init__(self, path: Path, resume_step: int | None = None, tensorboard: Path | None = None):
+        """Open ``path`` for appending; when resuming, rows after ``resume_step`` (written after
+        the checkpoint the run resumes from) are dropped first."""
+        self.path = Path(path)
+        self.offset = 0.0
+        if resume_step is not None and self.path.is_file():
+            with open(self.path, newline="") as f:
+                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
+            self.offset = float(rows[-1]["seconds"]) if rows else 0.0
+            self._rewrite(rows)
+        else:
+            self._rewrite([])
+        self._file = open(self.path, "a", newline="")
+        self._writer = csv.DictWriter(self._file, COLUMNS, extrasaction="ignore")
+        self._tb = None
+        if tensorboard is not None and has_module("tensorboard"):
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tb = SummaryWriter(str(tensorboard))
+
+    def _rewrite(self, rows: list[dict[str, Any]]) -> None:
+        with open(self.path, "w", newline="") as f:
+            writer = csv.DictWriter(f, COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    def write(self, row: dict[str, Any]) -> None:
+        row = {k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()}
+        self._writer.writerow(row)
+        if self._tb is not None:
+            for key in ("loss", "render", "flame", "kl", "score", "depth", "normal"):
+                if row.get(key) not in (None, ""):
+                    self._tb.add_scalar(f"loss/{key}", float(row[key]), int(row["step"]))
+
+    def flush(self) -> None:
+        self._file.flush()
+        if self._tb is not None:
+            self._tb.flush()
+
+    def close(self) -> None:
+        self._file.close()
+        if self._tb is not None:
+            self._tb.close()
+
+
+def merge_logs(paths: list[Path], out: Path) -> None:
+    """Concatenate per-rank logs into one CSV sorted by (step, rank)."""
+    rows: list[dict[str, str]] = []
+    for p in paths:
+        if p.is_file():
+            with open(p, newline="") as f:
+                rows += list(csv.DictReader(f))
+    rows.sort(key=lambda r: (int(r["step"]), int(r["rank"])))
+    with open(out, "w", newline="") as f:
+        writer = csv.DictWriter(f, COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)

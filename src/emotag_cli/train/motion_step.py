@@ -1,0 +1,349 @@
+"""The training step shared by pretraining and adaptation, and the driven render it is built on.
+
+One step on frame t of an identity (METHOD.md §2, §3.1):
+
+    audio tokens [8, 16, D], AUs [8, 6] of the frames [t−4, t+4), identity s
+      → GRMN (teacher-forced emotion / intensity with probability p_teacher)  → Ψ̂ [50], Θ̂_jaw [3], z_e, g
+      → head mesh with the tracked shape, rotation, neck, eyes, translation and Ψ̂, Θ̂_jaw
+      → Gaussians bound to its triangles (+ the intra-oral deltas on mouth-region Gaussians)
+      → render over the frame's backdrop → loss
+
+    L = L1 + 0.2·D-SSIM  +  w_flame·MSE(Ψ̂, Θ̂ ; tracked)  +  0.01·KL(p_emo ‖ softmax z_e) + 0.1·|g − e|
+        (+ 0.01·L_D + 0.001·L_N against the tracked mesh in adaptation) + GaussianAvatars regularisers
+
+Phases, per identity:
+- static (warm-up): the Gaussians are rendered on the *tracked* mesh, as in the appearance fit. The
+  motion network still runs and learns from its parameter losses (flame + SEG) only: every step
+  then updates it — which DistributedDataParallel needs, since all ranks must take part in every
+  backward — while the render loss never reaches it through Gaussians that are not yet warm.
+- dynamic with blend w ∈ (0, 1]: the mesh uses (1 − w)·tracked + w·predicted expression and jaw, and
+  the mouth deltas are scaled by w — the curriculum of pretraining (METHOD.md §3.2). The official
+  code blends a canonical (neutral) render into the deformed one; our warm-up already renders the
+  tracked mesh, so handing over from tracked to predicted parameters is the same curriculum
+  without a jump. Adaptation uses w = 1 right after its warm-up, as the official code does.
+
+The render loss compares the render composited over the frame's backdrop (the frame with the head
+replaced by the background plate) with the frame: outside the head both are the same pixels, so it
+measures the head region and any opacity leaking out of it (the appearance fit's convention).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..gaussians.binding import deform, triangle_frames
+from ..gaussians.params import GaussianParams
+from ..gaussians.regularizers import position_loss, scale_loss
+from ..gaussians.render import composite, render_on_mesh
+from ..head.lbs import HeadPose, axis_angle_to_matrix, flame_forward
+from ..head.model import HeadModel
+from ..motion.ema import EMA
+from ..motion.grmn import GRMN, MotionOutput
+from ..motion.losses import emotion_kl_loss, flame_loss, gate_loss
+from ..motion.mouth import MouthDeltas
+from ..motion.params import optimizer_groups
+from ..motion.windows import frame_windows
+from ..raster import Rendered
+from .clip import TrackedClip
+from .gaussian_state import GaussianTrainState
+from .losses import depth_loss, normal_loss, render_loss
+from .mouth_region import MouthRegion, select_mouth
+
+
+@dataclass
+class IdentityData:
+    """One tracked scene as motion-training data (N frames).
+
+    audio [N, T, D] float16 tokens (as stored; half the memory); aus [N, 6]; emotion [N, 7] teacher
+    distributions; identity [Did];
+    expr [N, n_expr] and jaw [N, 3] tracked (the flame-loss targets); mouth: the mouth region on
+    this identity's canonical mesh; static_offset [V, 3] or None (imported VHAP tracks).
+    """
+
+    name: str
+    clip: TrackedClip
+    audio: Tensor
+    aus: Tensor
+    emotion: Tensor
+    identity: Tensor
+    expr: Tensor
+    jaw: Tensor
+    mouth: MouthRegion
+    static_offset: Tensor | None
+
+    @classmethod
+    def load(cls, scene_path: Path | str, size: int | None, model: HeadModel, n_expr: int = 50,
+             name: str | None = None) -> IdentityData:
+        clip = TrackedClip(scene_path, size=size, model=model)
+        scene, params = clip.scene, clip.track.params
+
+        def array(file: str, dtype=np.float32) -> Tensor:
+            return torch.from_numpy(np.array(scene.array(file), dtype=dtype))
+
+        offset = params.get("static_offset")
+        return cls(
+            name=name or scene.path.name, clip=clip, audio=array("audio_features.npy", np.float16),
+            aus=array("aus.npy"),
+            emotion=array("emotion.npy"), identity=array("identity.npy"),
+            expr=torch.from_numpy(np.asarray(params["expr"][:, :n_expr], np.float32)),
+            jaw=torch.from_numpy(np.asarray(params["jaw"], np.float32)),
+            mouth=select_mouth(model, clip.canonical_vertices()),
+            static_offset=None if offset is None else torch.from_numpy(np.asarray(offset, np.float32)))
+
+    @property
+    def n_frames(self) -> int:
+        return self.clip.n_frames
+
+    def motion_inputs(self, frames: list[int], window: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """GRMN inputs of ``frames`` [B]: audio [B, W, T, D], AUs [B, W, 6] (each window frame's
+        own, so that training matches ``GRMN.sequence``), valid [B, W], identity [B, Did]."""
+        idx = torch.as_tensor(frames)
+        audio, valid = frame_windows(self.audio, window, idx)
+        aus, _ = frame_windows(self.aus, window, idx)
+        return audio.float(), aus, valid, self.identity.expand(len(frames), -1)
+
+
+class MotionDriver(nn.Module):
+    """The GRMN and the mouth refinement in one forward pass — the module DDP wraps.
+
+    The refinement reads the mouth-Gaussian centres deformed by the *predicted* motion, which are
+    known only after the GRMN's decoder ran; ``mouth_fn(expr, jaw)`` computes them inside this
+    forward, so that DistributedDataParallel sees every parameter it used. Checkpoints and priors
+    hold ``driver.grmn``'s state dict.
+    """
+
+    def __init__(self, grmn: GRMN):
+        super().__init__()
+        self.grmn = grmn
+
+    def forward(self, audio: Tensor, aus: Tensor, identity: Tensor, emotion: Tensor | None = None,
+                intensity: Tensor | None = None, valid: Tensor | None = None,
+                mouth_fn: Callable[[Tensor, Tensor], Tensor] | None = None, mouth_weight: float = 1.0,
+                stretch: tuple[Tensor, Tensor, Tensor | None, Tensor | None] | None = None
+                ) -> tuple[MotionOutput, MotionOutput | None]:
+        """The windowed prediction of the rendered frame (with its mouth deltas), and, with
+        ``stretch`` = (audio [L, T, D], aus [L, 6], emotion [L, 7] or None, intensity [L, 1] or
+        None), ``GRMN.sequence`` over L consecutive frames for the parameter losses."""
+        out = self.grmn(audio, aus, identity, emotion, intensity, valid)
+        if mouth_fn is not None and self.grmn.mouth is not None:
+            out.mouth = self.grmn.mouth(mouth_fn(out.expr, out.jaw), out.audio_feature, mouth_weight)
+        extra = None if stretch is None else self.grmn.sequence(stretch[0], stretch[1], identity[0], stretch[2],
+                                                                stretch[3])
+        return out, extra
+
+
+# ---------------------------------------------------------------- driven geometry
+
+
+def with_motion(pose: HeadPose, expr: Tensor, jaw: Tensor) -> HeadPose:
+    """``pose`` with its expression and jaw replaced (shapes [B, n_expr], [B, 3])."""
+    return HeadPose(pose.shape, expr, pose.rotation, pose.neck, jaw, pose.eyes, pose.translation)
+
+
+def posed_vertices(model: HeadModel, pose: HeadPose, static_offset: Tensor | None = None) -> Tensor:
+    """[B, V, 3] world vertices (metres), plus an imported track's static offset."""
+    verts = flame_forward(model, pose)
+    return verts if static_offset is None else verts + static_offset
+
+
+def head_vertices(model: HeadModel, pose: HeadPose) -> Tensor:
+    """[B, V, 3] the mesh in the head-fixed frame: expression, jaw and eyes applied, no global
+    rotation, neck or translation."""
+    zero = torch.zeros_like(pose.rotation)
+    return flame_forward(model, HeadPose(pose.shape, pose.expr, zero, zero, pose.jaw, pose.eyes, zero))
+
+
+def head_rotation(pose: HeadPose) -> Tensor:
+    """[B, 3, 3] head frame → world rotation (global rotation, then the neck)."""
+    return axis_angle_to_matrix(pose.rotation) @ axis_angle_to_matrix(pose.neck)
+
+
+def mouth_positions(gs: GaussianParams, region: MouthRegion, head_verts: Tensor, faces: Tensor,
+                    idx: Tensor) -> Tensor:
+    """[B, M, 3] centres of the mouth Gaussians ``idx`` [M] on ``head_verts`` [B, V, 3], relative
+    to the region's centre (metres). Detached: the refinement reads where the mouth is; it does not
+    move the mouth through its hash-grid encoding."""
+    frames = triangle_frames(head_verts.detach(), faces)
+    quats = gs.params["quats"][idx]
+    means, _, _ = deform(frames, gs.binding[idx], gs.params["means"][idx], quats, gs.local_scales()[idx])
+    return means.detach() - region.centre.to(means)
+
+
+def mouth_refiner(deltas: MouthDeltas, idx: Tensor, frame: Tensor
+                  ) -> Callable[[Tensor, Tensor, Tensor], tuple[Tensor, Tensor, Tensor]]:
+    """The ``render_on_mesh`` hook that applies batch-0 ``deltas`` [1, M, ·] to Gaussians ``idx``;
+    ``frame`` [1, 3, 3] rotates the head-frame offsets into the world."""
+
+    def apply(means: Tensor, quats: Tensor, scales: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        m, q, s = deltas.apply(means[idx][None], quats[idx][None], scales[idx][None], frame)
+        return (means.index_put((idx,), m[0]), quats.index_put((idx,), q[0]), scales.index_put((idx,), s[0]))
+
+    return apply
+
+
+def render_driven(gs: GaussianParams, model: HeadModel, pose: HeadPose, K: Tensor, w2c: Tensor, size: int,
+                  mouth: tuple[MouthDeltas, Tensor] | None = None, static_offset: Tensor | None = None,
+                  normals: bool = False) -> tuple[Rendered, Tensor]:
+    """Render one frame of mesh-bound Gaussians on the head model in ``pose`` (batch 1).
+
+    mouth: (deltas [1, M, ·], Gaussian indices [M]) from the refinement, or None.
+    Returns (Rendered, world scales [N, 3]) as ``render_on_mesh``.
+    """
+    verts = posed_vertices(model, pose, static_offset)[0]
+    hook = None if mouth is None else mouth_refiner(mouth[0], mouth[1], head_rotation(pose))
+    return render_on_mesh(gs, verts, model.faces, K, w2c, size, normals=normals, mouth_deltas=hook)
+
+
+# ---------------------------------------------------------------- the step
+
+
+@dataclass
+class LossWeights:
+    flame: float = 1.0
+    kl: float = 0.01
+    score: float = 0.1
+    dssim: float = 0.2
+    depth: float = 0.0
+    normal: float = 0.0
+    position: float = 0.01
+    scale: float = 1.0
+
+    @property
+    def geometry(self) -> bool:
+        return self.depth > 0 or self.normal > 0
+
+
+@dataclass
+class StepOutput:
+    """loss (to backward); terms (floats for the log); meta and world_scales (for densification)."""
+
+    loss: Tensor
+    terms: dict[str, float]
+    meta: dict
+    world_scales: Tensor
+
+
+def step_loss(driver: nn.Module, grmn: GRMN, data: IdentityData, gs: GaussianParams, model: HeadModel,
+              t: int, blend: float | None, weights: LossWeights, generator: torch.Generator | None = None,
+              stretch: range | None = None) -> StepOutput:
+    """The loss of frame ``t``. ``driver`` is the (possibly DDP-wrapped) MotionDriver of ``grmn``;
+    ``model`` the head model on the Gaussians' device; blend None = static warm-up step.
+
+    stretch: consecutive frames on which the motion network also gets its parameter losses (flame
+    and SEG, through ``GRMN.sequence``); the flame and SEG terms then average over the 1 + L
+    samples. Many more motion samples per step for a fraction of the cost (the paper: none).
+    """
+    device = gs.binding.device
+    clip, fd = data.clip, data.clip.frame(t)
+    image, head, backdrop = fd.image.to(device), fd.head.to(device), fd.backdrop.to(device)
+    audio, aus, valid, identity = (x.to(device) for x in data.motion_inputs([t], grmn.config.window))
+    p_emo = data.emotion[t:t + 1].to(device)
+    emotion, intensity = grmn.teacher_inputs(p_emo, generator)
+    extra_inputs = None
+    if stretch is not None and len(stretch):
+        cut = slice(stretch.start, stretch.stop)
+        p_extra = data.emotion[cut].to(device)
+        extra_inputs = (data.audio[cut].to(device).float(), data.aus[cut].to(device),
+                        *grmn.teacher_inputs(p_extra, generator))
+    K, w2c = clip.K.to(device), clip.w2c(t).to(device)
+    offset = None if data.static_offset is None else data.static_offset.to(device)
+
+    if blend is None:
+        out, extra = driver(audio, aus, identity, emotion, intensity, valid, stretch=extra_inputs)
+        rendered, world_scales = render_on_mesh(gs, fd.verts.to(device), model.faces, K, w2c, clip.size,
+                                                normals=weights.geometry)
+    else:
+        tracked = clip.pose([t])
+        tracked = HeadPose(*(x.to(device) for x in (tracked.shape, tracked.expr, tracked.rotation, tracked.neck,
+                                                    tracked.jaw, tracked.eyes, tracked.translation)))
+        expr_t, jaw_t = data.expr[t:t + 1].to(device), data.jaw[t:t + 1].to(device)
+        idx = data.mouth.gaussians(gs.binding)
+
+        def used(expr: Tensor, jaw: Tensor) -> HeadPose:
+            if blend >= 1.0:
+                return with_motion(tracked, expr, jaw)
+            return with_motion(tracked, torch.lerp(expr_t, expr, blend), torch.lerp(jaw_t, jaw, blend))
+
+        def mouth_fn(expr: Tensor, jaw: Tensor) -> Tensor:
+            with torch.no_grad():
+                return mouth_positions(gs, data.mouth, head_vertices(model, used(expr, jaw)), model.faces, idx)
+
+        out, extra = driver(audio, aus, identity, emotion, intensity, valid,
+                            mouth_fn=mouth_fn if len(idx) else None, mouth_weight=blend, stretch=extra_inputs)
+        mouth = None if out.mouth is None else (out.mouth, idx)
+        rendered, world_scales = render_driven(gs, model, used(out.expr, out.jaw), K, w2c, clip.size, mouth,
+                                               offset, normals=weights.geometry)
+
+    pred = composite(rendered, backdrop)
+    terms: dict[str, Tensor] = {"render": render_loss(pred, image, weights.dssim)}
+    if weights.geometry:
+        depth_t, normal_t = (x.to(device) for x in clip.mesh_geometry(t))
+        m = head * (depth_t > 0)
+        alpha = rendered.alphas[0].permute(2, 0, 1)
+        terms["depth"] = depth_loss(rendered.depths[0].permute(2, 0, 1), depth_t, m)
+        terms["normal"] = normal_loss(rendered.normals[0].permute(2, 0, 1) / alpha.clamp_min(1e-4), normal_t, m)
+    terms["flame"] = flame_loss(out.expr, out.jaw, data.expr[t:t + 1].to(device), data.jaw[t:t + 1].to(device))
+    terms["kl"] = emotion_kl_loss(out.emotion_logits, p_emo)
+    terms["score"] = gate_loss(out.gate, p_emo)
+    if extra is not None:
+        cut, n = slice(stretch.start, stretch.stop), len(stretch)
+        p_extra = data.emotion[cut].to(device)
+        more = {"flame": flame_loss(extra.expr, extra.jaw, data.expr[cut].to(device), data.jaw[cut].to(device)),
+                "kl": emotion_kl_loss(extra.emotion_logits, p_extra), "score": gate_loss(extra.gate, p_extra)}
+        for k, v in more.items():
+            terms[k] = (terms[k] + n * v) / (1 + n)
+    terms["regular"] = (weights.position * position_loss(gs.params["means"])
+                        + weights.scale * scale_loss(gs.local_scales()))
+    factor = {"render": 1.0, "depth": weights.depth, "normal": weights.normal, "flame": weights.flame,
+              "kl": weights.kl, "score": weights.score, "regular": 1.0}
+    loss = sum(factor[k] * v for k, v in terms.items())
+    logged = {k: float(v.detach()) for k, v in terms.items()}
+    logged["loss"] = float(loss.detach())
+    return StepOutput(loss, logged, rendered.meta, world_scales)
+
+
+def draw_stretch(sampler: np.random.Generator, n_frames: int, length: int) -> range | None:
+    """``length`` consecutive frames of [0, n_frames) from a random start (None for length 0)."""
+    if length <= 0:
+        return None
+    start = int(sampler.integers(max(1, n_frames - length + 1)))
+    return range(start, min(n_frames, start + length))
+
+
+def motion_optimizer(grmn: GRMN, lr_net: float, lr_grid: float, weight_decay: float, betas: tuple[float, float],
+                     decay: float, iterations: int) -> tuple[torch.optim.AdamW, torch.optim.lr_scheduler.LambdaLR]:
+    """AdamW over the trainable GRMN parameters (hash grids at ``lr_grid`` without weight decay,
+    the rest at ``lr_net``) and the LR schedule decay^(step / iterations) (METHOD.md §3.2)."""
+    opt = torch.optim.AdamW(optimizer_groups(grmn, lr_net, lr_grid, weight_decay), betas=tuple(betas), eps=1e-8)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: decay ** (s / iterations))
+    return opt, sched
+
+
+def train_step(driver: nn.Module, grmn: GRMN, optimizer: torch.optim.Optimizer,
+               scheduler: torch.optim.lr_scheduler.LRScheduler, ema: EMA | None, state: GaussianTrainState,
+               data: IdentityData, model: HeadModel, t: int, blend: float | None, weights: LossWeights,
+               generator: torch.Generator, progress: float, means_lr_final: float, densify: bool,
+               stretch: range | None = None) -> dict[str, float]:
+    """One optimisation step on frame ``t`` of the identity of ``state``: loss, backward, the motion
+    and Gaussian optimisers, the LR schedules, the EMA and densification. Returns the logged terms.
+    ``progress`` in [0, 1] drives the Gaussians' position-LR decay; ``stretch`` as ``step_loss``."""
+    state.set_lr(progress, means_lr_final)
+    out = step_loss(driver, grmn, data, state.gaussians, model, t, blend, weights, generator, stretch)
+    state.strategy.step_pre_backward(out.meta)
+    out.loss.backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    scheduler.step()
+    if ema is not None:
+        ema.update(grmn)
+    state.steps += 1
+    state.step()
+    if densify:
+        state.densify(out.meta, out.world_scales)
+    return out.terms

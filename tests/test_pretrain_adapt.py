@@ -21,7 +21,6 @@ import numpy as np
 import pytest
 import torch
 
-from _avatars import N_FRAMES, SIZE, TINY_MOTION, tiny_adapt, tiny_pretrain  # noqa: E402,F401
 from emotag_cli.artifact import read_manifest, write_manifest
 from emotag_cli.avatar import Avatar
 from emotag_cli.errors import EmotagError
@@ -38,6 +37,7 @@ from emotag_cli.train.motion_step import IdentityData, head_vertices
 from emotag_cli.train.mouth_region import LIP_LANDMARKS, select_mouth
 from emotag_cli.train.pretrain import pretrain
 
+from _avatars import N_FRAMES, SIZE, TINY_MOTION, tiny_adapt, tiny_pretrain  # noqa: E402,F401
 from conftest import REPO
 
 

@@ -119,3 +119,12 @@ def test_cli_render_prints_the_path_and_fps(avatar, tmp_path):
                           timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(out) and "FPS" in done.stderr
+
+
+def test_render_size_option_scales_the_output(avatar, tmp_path):
+    out = tmp_path / "big.mp4"
+    facts = render(avatar, real_audio("emotalk_happy.wav"), out, RenderConfig(size=128))
+    info = probe(out)
+    assert facts["size"] == 128 and info.width == 128 and info.height == 128
+    with pytest.raises(EmotagError, match="--size"):
+        render(avatar, real_audio("emotalk_happy.wav"), tmp_path / "odd.mp4", RenderConfig(size=33))

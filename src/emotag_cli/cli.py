@@ -151,6 +151,7 @@ def render(
         help="Local wav2vec2 / HuBERT folder, when the avatar uses one.")] = None,
     save_params: Annotated[Path | None, typer.Option(help="Write the per-frame head-model parameters (.npz).")] = None,
     frames: Annotated[Path | None, typer.Option(help="Also write every frame as a PNG into this folder.")] = None,
+    size: Annotated[int | None, typer.Option(help="Output side in pixels (default: the avatar's size).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
 ) -> None:
     """Make the avatar say a speech file with a chosen emotion: an H.264 mp4 at 25 fps with the
@@ -162,7 +163,7 @@ def render(
     from .synthesis.render import RenderConfig
     from .synthesis.render import render as run
 
-    config = RenderConfig(emotion=emotion, intensity=intensity, drive=drive, background=background,
+    config = RenderConfig(emotion=emotion, intensity=intensity, drive=drive, background=background, size=size,
                           audio_encoder_path=str(audio_encoder_path) if audio_encoder_path else None)
     facts = run(avatar, audio, out, config, save_params=save_params, frames_dir=frames, overwrite=overwrite,
                 reporter=Reporter())

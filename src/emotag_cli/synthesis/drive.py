@@ -105,17 +105,18 @@ class Backdrops:
     mask (a soft edge at the head boundary); 'plate': the background plate; or an RGB colour.
     """
 
-    def __init__(self, avatar: Avatar, source: DriveSource, mode: str = "drive", feather_px: float = 3.0):
+    def __init__(self, avatar: Avatar, source: DriveSource, mode: str = "drive", feather_px: float = 3.0,
+                 size: int | None = None):
         import cv2
 
-        self.size = avatar.size
+        self.size = size or avatar.size
         self.source = source
         self.feather = feather_px * self.size / 256
         self.colour = None
         if mode not in ("drive", "plate"):
             self.colour = _parse_colour(mode)
         plate = avatar.background()
-        if source.scene is not None and source.scene.path / "background.png" and mode == "drive":
+        if source.scene is not None and mode == "drive":
             own = source.scene.path / "background.png"
             if own.is_file():
                 plate = cv2.imread(str(own))[:, :, ::-1]

@@ -40,6 +40,7 @@ class RenderConfig:
     audio_encoder_path: str | None = None
     backend: str = "auto"
     crf: int = 18
+    size: int | None = None          # output side in pixels (default: the avatar's training size)
 
 
 def encoder_of(avatar: Avatar) -> tuple[str, int]:
@@ -75,12 +76,16 @@ def render(avatar_path: Path, audio_path: Path, out: Path, config: RenderConfig 
         if feats.shape[-1] != dim:
             raise EmotagError(f"{encoder} gave {feats.shape[-1]}-d features; the avatar expects {dim}-d")
     emotion, intensity = emotion_track(config.emotion, config.intensity, n, fps)
+    size = config.size or avatar.size
+    if not 32 <= size <= 4096 or size % 2:
+        raise EmotagError(f"--size must be an even number of pixels between 32 and 4096, got {size}")
     source = drive_source(avatar, config.drive)
     src = ping_pong(n, source.n)
-    backdrops = Backdrops(avatar, source, config.background)
+    backdrops = Backdrops(avatar, source, config.background, size=size)
     model, gs, grmn, mouth = avatar.head_model(), avatar.gaussians(), avatar.motion_model(), avatar.mouth()
     shape = avatar.shape()[None]
-    K = source.K
+    K = source.K.clone()
+    K[:2] *= size / avatar.size
     mouth_idx = mouth.gaussians(gs.binding)
     with reporter.step("motion"), torch.no_grad():
         aus = torch.from_numpy(np.asarray(source.aus[src], np.float32))
@@ -94,7 +99,7 @@ def render(avatar_path: Path, audio_path: Path, out: Path, config: RenderConfig 
     t0 = time.perf_counter()
     try:
         with reporter.step("render", total=n) as advance, torch.no_grad():
-            with VideoWriter(tmp, avatar.size, avatar.size, fps=fps, crf=config.crf, audio_rate=AUDIO_RATE) as writer:
+            with VideoWriter(tmp, size, size, fps=fps, crf=config.crf, audio_rate=AUDIO_RATE) as writer:
                 for i in range(n):
                     s = int(src[i])
                     p = HeadPose(shape, seq.expr[i:i + 1], pose["rotation"][s:s + 1], pose["neck"][s:s + 1],
@@ -103,7 +108,7 @@ def render(avatar_path: Path, audio_path: Path, out: Path, config: RenderConfig 
                     if grmn.mouth is not None and len(mouth_idx):
                         positions = mouth_positions(gs, mouth, head_vertices(model, p), model.faces, mouth_idx)
                         refine = (grmn.mouth(positions, seq.audio_feature[i:i + 1]), mouth_idx)
-                    rendered, _ = render_driven(gs, model, p, K, w2c[s], avatar.size, refine)
+                    rendered, _ = render_driven(gs, model, p, K, w2c[s], size, refine)
                     image = composite(rendered, backdrops(s)).clamp(0, 1)
                     rgb = (image.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
                     writer.write(rgb)
@@ -122,7 +127,7 @@ def render(avatar_path: Path, audio_path: Path, out: Path, config: RenderConfig 
                  emotion=torch.softmax(seq.emotion_logits, -1).numpy(), source_frame=src,
                  **{k: v[src].numpy() for k, v in pose.items()}, shape=avatar.shape().numpy())
     return {"frames": n, "seconds_audio": seconds, "render_s": render_s, "fps": n / max(render_s, 1e-9),
-            "size": avatar.size}
+            "size": size}
 
 
 __all__ = ["RenderConfig", "render"]

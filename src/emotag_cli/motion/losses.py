@@ -90,9 +90,10 @@ def row_normalize(depth: Tensor, mask: Tensor, rel_eps: float = 0.01) -> Tensor:
     count = m.sum(-1, keepdim=True)
     mean = (x * m).sum(-1, keepdim=True) / count.clamp_min(1)
     centred = (x - mean) * m
-    std_row = (centred.square().sum(-1, keepdim=True) / count.clamp_min(1)).sqrt()
+    # + 1e-12 inside the roots: a row with one masked pixel has std 0, where sqrt's gradient is inf.
+    std_row = (centred.square().sum(-1, keepdim=True) / count.clamp_min(1) + 1e-12).sqrt()
     total = m.sum((-3, -2, -1), keepdim=True).clamp_min(1)
-    sigma = (centred.square().sum((-3, -2, -1), keepdim=True) / total).sqrt()
+    sigma = (centred.square().sum((-3, -2, -1), keepdim=True) / total + 1e-12).sqrt()
     return centred / (std_row + rel_eps * sigma + 1e-12)
 
 

@@ -21,9 +21,9 @@ from ..gaussians.init import init_on_mesh
 from ..gaussians.params import GaussianParams
 from ..gaussians.regularizers import position_loss, scale_loss
 from ..gaussians.render import composite, render_on_mesh
+from ..motion.losses import depth_loss, normal_loss, render_loss
 from ..progress import Reporter, quiet
 from .clip import TrackedClip
-from .losses import depth_loss, normal_loss, render_loss
 
 
 @dataclass
@@ -88,15 +88,15 @@ def fit_appearance(clip: TrackedClip, frames: list[int], config: AppearanceConfi
                                                normals=use_geo)
             strategy.step_pre_backward(out.meta)
             pred = composite(out, fd.backdrop)
-            loss_img = render_loss(pred, fd.image, config.dssim_weight)
+            loss_img = render_loss(pred[None], fd.image[None], dssim_weight=config.dssim_weight)
             loss = loss_img
             if use_geo:
                 depth_t, normal_t = clip.mesh_geometry(i)
                 m = fd.head * (depth_t > 0)
                 alpha = out.alphas[0].permute(2, 0, 1)
-                loss = loss + config.depth_weight * depth_loss(out.depths[0].permute(2, 0, 1), depth_t, m)
+                loss = loss + config.depth_weight * depth_loss(out.depths.permute(0, 3, 1, 2), depth_t[None], m[None])
                 n_pred = out.normals[0].permute(2, 0, 1) / alpha.clamp_min(1e-4)
-                loss = loss + config.normal_weight * normal_loss(n_pred, normal_t, m)
+                loss = loss + config.normal_weight * normal_loss(n_pred[None], normal_t[None], m[None])
             loss = loss + config.position_weight * position_loss(gs.params["means"]) \
                 + config.scale_weight * scale_loss(gs.local_scales())
             loss.backward()

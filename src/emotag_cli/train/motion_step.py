@@ -45,14 +45,13 @@ from ..head.lbs import HeadPose, axis_angle_to_matrix, flame_forward
 from ..head.model import HeadModel
 from ..motion.ema import EMA
 from ..motion.grmn import GRMN, MotionOutput
-from ..motion.losses import emotion_kl_loss, flame_loss, gate_loss
+from ..motion.losses import depth_loss, emotion_kl_loss, flame_loss, gate_loss, normal_loss, render_loss
 from ..motion.mouth import MouthDeltas
 from ..motion.params import optimizer_groups
 from ..motion.windows import frame_windows
 from ..raster import Rendered
 from .clip import TrackedClip
 from .gaussian_state import GaussianTrainState
-from .losses import depth_loss, normal_loss, render_loss
 from .mouth_region import MouthRegion, select_mouth
 
 
@@ -281,13 +280,14 @@ def step_loss(driver: nn.Module, grmn: GRMN, data: IdentityData, gs: GaussianPar
                                                offset, normals=weights.geometry)
 
     pred = composite(rendered, backdrop)
-    terms: dict[str, Tensor] = {"render": render_loss(pred, image, weights.dssim)}
+    terms: dict[str, Tensor] = {"render": render_loss(pred[None], image[None], dssim_weight=weights.dssim)}
     if weights.geometry:
         depth_t, normal_t = (x.to(device) for x in clip.mesh_geometry(t))
         m = head * (depth_t > 0)
-        alpha = rendered.alphas[0].permute(2, 0, 1)
-        terms["depth"] = depth_loss(rendered.depths[0].permute(2, 0, 1), depth_t, m)
-        terms["normal"] = normal_loss(rendered.normals[0].permute(2, 0, 1) / alpha.clamp_min(1e-4), normal_t, m)
+        alpha = rendered.alphas.permute(0, 3, 1, 2)
+        normals = rendered.normals.permute(0, 3, 1, 2) / alpha.clamp_min(1e-4)
+        terms["depth"] = depth_loss(rendered.depths.permute(0, 3, 1, 2), depth_t[None], m[None])
+        terms["normal"] = normal_loss(normals, normal_t[None], m[None])
     terms["flame"] = flame_loss(out.expr, out.jaw, data.expr[t:t + 1].to(device), data.jaw[t:t + 1].to(device))
     terms["kl"] = emotion_kl_loss(out.emotion_logits, p_emo)
     terms["score"] = gate_loss(out.gate, p_emo)

@@ -145,13 +145,8 @@ def adapt(scene_path: Path | str, prior_path: Path | str, seconds: float, out: P
                 advance(1)
                 if on_step is not None:
                     on_step(step)
-                stopping = stop.requested
-                if stopping or step % config.checkpoint_every == 0 or step == config.iterations:
-                    log.flush()
-                    save(step)
-                if stopping:
-                    reporter.warn(f"stopped after step {step}; checkpoint in {ckpt.path}: continue with --resume")
-                    raise KeyboardInterrupt
+                ckpt.end_of_step(step, config.checkpoint_every, config.iterations, stop.requested,
+                                 lambda k: (log.flush(), save(k)), reporter.warn)
     finally:
         log.close()
     t_train = time.perf_counter() - t0

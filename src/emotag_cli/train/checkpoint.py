@@ -30,6 +30,7 @@ import random
 import shutil
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,16 @@ class Checkpoints:
                 if old != final:
                     shutil.rmtree(old, ignore_errors=True)
         self.env.barrier()
+
+    def end_of_step(self, step: int, every: int, last: int, stopping: bool, save: Callable[[int], None],
+                    warn: Callable[[str], None]) -> None:
+        """Checkpoint on schedule, at the last step and when a stop was requested; then, on a stop,
+        say how to continue and raise KeyboardInterrupt (after the checkpoint, never before)."""
+        if stopping or step % every == 0 or step == last:
+            save(step)
+        if stopping:
+            warn(f"stopped after step {step}; checkpoint in {self.path}: continue with --resume")
+            raise KeyboardInterrupt
 
     def step_dir(self, step: int | None = None) -> Path:
         step = self.latest() if step is None else step

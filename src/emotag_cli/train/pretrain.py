@@ -188,13 +188,8 @@ def _pretrain(paths: list[Path], out: Path, config: PretrainConfig, overwrite: b
                 advance(1)
                 if on_step is not None:
                     on_step(step)
-                stopping = env.any(stop.requested)
-                if stopping or step % config.checkpoint_every == 0 or step == config.iterations:
-                    log.flush()
-                    save(step)
-                if stopping:
-                    reporter.warn(f"stopped after step {step}; checkpoint in {ckpt.path}: continue with --resume")
-                    raise KeyboardInterrupt
+                ckpt.end_of_step(step, config.checkpoint_every, config.iterations, env.any(stop.requested),
+                                 lambda k: (log.flush(), save(k)), reporter.warn)
     finally:
         log.close()
     t_train = time.perf_counter() - t0

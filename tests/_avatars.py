@@ -25,7 +25,8 @@ TINY_MOTION = dict(d_model=32, n_layers=1, n_heads=2, ffn_dim=64, au_hidden=16, 
 
 def tiny_pretrain(**overrides) -> PretrainConfig:
     base = dict(iterations=6, warmup=2, blend=0.3, size=64, n_gaussians=300, max_gaussians=600, sh_degree=1,
-                densify_every=2, lr_net=1e-3, motion=TINY_MOTION, motion_stretch=4, checkpoint_every=2)
+                densify_every=2, lr_net=1e-3, motion=TINY_MOTION, motion_stretch=4, motion_batch=2,
+                checkpoint_every=2)
     return PretrainConfig(**{**base, **overrides})
 
 

@@ -29,11 +29,21 @@ from emotag_cli.gaussians.ply import read_ply
 from emotag_cli.head.lbs import HeadPose
 from emotag_cli.head.open_model import load_open_model
 from emotag_cli.motion.grmn import GRMN
+from emotag_cli.motion.losses import flame_loss
 from emotag_cli.prior import Prior
 from emotag_cli.progress import quiet
 from emotag_cli.train.adapt import adapt
 from emotag_cli.train.checkpoint import checkpoint_dir
-from emotag_cli.train.motion_step import IdentityData, head_vertices
+from emotag_cli.train.clip import TrackedClip
+from emotag_cli.train.motion_step import (
+    IdentityData,
+    LossWeights,
+    MotionDriver,
+    Stretch,
+    draw_stretches,
+    head_vertices,
+    step_loss,
+)
 from emotag_cli.train.mouth_region import LIP_LANDMARKS, select_mouth
 from emotag_cli.train.pretrain import pretrain
 
@@ -243,6 +253,55 @@ def test_mouth_region_and_its_bound(scenes):
     mouth_verts = torch.unique(model.faces[region.faces])
     offset = (verts[:, mouth_verts] - region.centre).abs().max()
     assert 0.01 < offset < 0.15
+
+
+def test_frame_cache_is_bounded_and_gives_the_same_frames(scenes):
+    model = load_open_model()
+    unbounded = TrackedClip(scenes[0], size=64, model=model)
+    one_frame = 4 * (3 + 1 + 3) * 64 * 64 + 4 * 3 * model.n_vertices          # image, head, backdrop, verts
+    bounded = TrackedClip(scenes[0], size=64, model=model, cache_mb=2.5 * one_frame / 2**20)
+    for i in [0, 1, 2, 3, 0, 5, 1]:
+        a, b = unbounded.frame(i), bounded.frame(i)
+        assert all(torch.equal(x, y) for x, y in zip((a.image, a.head, a.backdrop, a.verts),
+                                                     (b.image, b.head, b.backdrop, b.verts)))
+        assert bounded._cached_bytes <= bounded.cache_bytes and len(bounded._cache) <= 2
+    assert len(unbounded._cache) == 5
+    depth, normals = bounded.mesh_geometry(3)
+    assert torch.equal(depth, unbounded.mesh_geometry(3)[0]) and (depth > 0).any()
+
+
+def test_motion_stretches_come_from_several_identities(scenes):
+    model = load_open_model()
+    data = [IdentityData.load(p, 64, model) for p in scenes]
+    sampler = np.random.default_rng(0)
+    drawn = draw_stretches(sampler, data, 6, 40)
+    assert len(drawn) == 40 and {s.data.name for s in drawn} == {d.name for d in data}
+    assert all(len(s.frames) == 6 and 0 <= s.frames.start and s.frames.stop <= N_FRAMES for s in drawn)
+    limited = draw_stretches(sampler, data, 6, 40, limit=10)      # adaptation: training frames only
+    assert all(s.frames.stop <= 10 for s in limited)
+    assert draw_stretches(sampler, data, 0, 4) == [] and draw_stretches(sampler, data, 6, 0) == []
+
+
+def test_step_loss_averages_the_flame_term_over_frame_and_stretches(scenes, avatar):
+    """The flame term of a step is the mean over the rendered frame and every stretch frame, each
+    stretch predicted by GRMN.sequence with its own identity's inputs."""
+    model = load_open_model()
+    data = [IdentityData.load(p, 64, model) for p in scenes]
+    loaded = Avatar.open(avatar)
+    grmn, gs = loaded.motion_model().eval(), loaded.gaussians()
+    grmn.config.p_teacher = 0.0                      # no random teacher forcing: comparable predictions
+    stretches = [Stretch(data[1], range(3, 9)), Stretch(data[0], range(20, 24))]
+    with torch.no_grad():
+        alone = step_loss(MotionDriver(grmn), grmn, data[0], gs, model, 5, None, LossWeights()).terms["flame"]
+        both = step_loss(MotionDriver(grmn), grmn, data[0], gs, model, 5, None, LossWeights(),
+                         stretches=stretches).terms["flame"]
+        expected = alone
+        for st in stretches:
+            cut = slice(st.frames.start, st.frames.stop)
+            seq = grmn.sequence(st.data.audio[cut].float(), st.data.aus[cut], st.data.identity)
+            expected += len(st.frames) * float(flame_loss(seq.expr, seq.jaw, st.data.expr[cut], st.data.jaw[cut]))
+    assert both == pytest.approx(expected / 11, rel=1e-5)
+    assert both != pytest.approx(alone, rel=1e-3)
 
 
 # ---------------------------------------------------------------- torchrun

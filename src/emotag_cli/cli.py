@@ -53,8 +53,9 @@ def doctor() -> None:
 
 @app.command()
 def preprocess(
-    video: Annotated[Path, typer.Argument(help="Input video (any format ffmpeg decodes).")],
-    out: Annotated[Path, typer.Option("-o", "--out", help="Scene folder to write.")],
+    videos: Annotated[list[Path], typer.Argument(
+        help="Input video (any format ffmpeg decodes); several videos or folders of videos: corpus mode.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Scene folder to write (corpus mode: folder of scenes).")],
     size: Annotated[int, typer.Option(help="Side of the square output frames, pixels.")] = 512,
     crop: Annotated[str, typer.Option(help="fixed: one crop for the clip; smooth: a slowly moving crop.")] = "fixed",
     crop_scale: Annotated[float, typer.Option(help="Crop side / face-box side.")] = 2.2,
@@ -66,11 +67,18 @@ def preprocess(
         help="OpenFace FeatureExtraction CSV of this video (with --au-source openface).")] = None,
     emotion_model: Annotated[str, typer.Option(help="auto | fer | deepface.")] = "auto",
     overwrite: Annotated[bool, typer.Option(help="Replace an existing scene folder.")] = False,
+    shard: Annotated[str | None, typer.Option(
+        help="Corpus mode: process only shard K/N of the sorted videos (e.g. 2/8).")] = None,
 ) -> None:
     """Turn a talking-face video into a scene: 25 fps face-centred frames, 16 kHz audio, landmarks,
     masks, a background plate, audio features, AUs, emotion and an identity embedding.
 
-    Example: `emotag preprocess talk.mp4 -o scenes/alice --size 512`
+    Several videos (or folders of videos), or `--shard K/N`, is corpus mode: each video becomes
+    OUT/<video name>; videos whose scene is already complete are skipped, and a bad video is
+    reported and skipped.
+
+    Example: `emotag preprocess talk.mp4 -o scenes/alice --size 512`;
+    corpus: `emotag preprocess videos/ -o scenes --shard 3/8`
     """
     from .config import PreprocessConfig
     from .preprocess.pipeline import preprocess as run
@@ -82,13 +90,20 @@ def preprocess(
         au_source=au_source, openface_csv=str(openface_csv) if openface_csv else None,
         emotion_model=emotion_model,
     )
-    scene = run(video, out, config, overwrite=overwrite, reporter=Reporter())
-    typer.echo(str(scene.path))
+    if len(videos) == 1 and shard is None and not videos[0].is_dir():
+        scene = run(videos[0], out, config, overwrite=overwrite, reporter=Reporter())
+        typer.echo(str(scene.path))
+        return
+    from .corpus import Shard, preprocess_corpus
+
+    preprocess_corpus(videos, out, Shard.parse(shard), lambda v, o: run(v, o, config, overwrite=overwrite,
+                                                                          reporter=Reporter()), overwrite)
 
 
 @app.command()
 def track(
-    scene: Annotated[Path, typer.Argument(help="Scene folder made by `emotag preprocess`.")],
+    scenes: Annotated[list[Path], typer.Argument(
+        help="Scene folder made by `emotag preprocess`; several: corpus mode.")],
     head_model: Annotated[str, typer.Option(help="open (built in) | flame.")] = "open",
     flame_model: Annotated[Path | None, typer.Option(
         help="FLAME generic_model.pkl or flame2023_Open.pkl (default: searched in ~/.cache/emotag/flame).")] = None,
@@ -108,12 +123,17 @@ def track(
         help="Also fit MediaPipe's relative depth, trusted to this many px at 256 px (default: off).")] = None,
     overlay: Annotated[str, typer.Option(help="Overlay video: shaded | wireframe | none.")] = "shaded",
     overwrite: Annotated[bool, typer.Option(help="Replace an existing SCENE/track.")] = False,
+    shard: Annotated[str | None, typer.Option(
+        help="Corpus mode: track only shard K/N of the sorted scenes (e.g. 2/8).")] = None,
 ) -> None:
     """Fit the head model to every frame of a scene: shape and focal length per clip; head pose,
     jaw, eyes and 50 expression coefficients per frame. Writes SCENE/track (parameters, camera,
     fit report, overlay video, transforms.json), or imports a VHAP track with --from-vhap.
 
-    Example: `emotag track scenes/alice`
+    Several scenes, or `--shard K/N`, is corpus mode: scenes already tracked are skipped, and a
+    scene that fails is reported and skipped.
+
+    Example: `emotag track scenes/alice`; corpus: `emotag track scenes/* --shard 3/8`
     """
     from .config import TrackConfig
     from .progress import Reporter
@@ -127,11 +147,19 @@ def track(
         n_shape=n_shape, expr_sigma=expr_sigma, smooth_expr=smooth_expr, depth_sigma_px=depth_sigma,
         overlay=overlay,
     )
+    if len(scenes) == 1 and shard is None:
+        if from_vhap is not None:
+            out = import_vhap(from_vhap, scenes[0], config, overwrite=overwrite, reporter=Reporter())
+        else:
+            out = run(scenes[0], config, overwrite=overwrite, reporter=Reporter())
+        typer.echo(str(out))
+        return
     if from_vhap is not None:
-        out = import_vhap(from_vhap, scene, config, overwrite=overwrite, reporter=Reporter())
-    else:
-        out = run(scene, config, overwrite=overwrite, reporter=Reporter())
-    typer.echo(str(out))
+        raise EmotagError("--from-vhap imports one scene's track: give exactly one SCENE")
+    from .corpus import Shard, track_corpus
+
+    track_corpus(scenes, Shard.parse(shard), lambda s: run(s, config, overwrite=overwrite, reporter=Reporter()),
+                 overwrite)
 
 
 @app.command()

@@ -201,9 +201,11 @@ class PretrainConfig:
     w_flame / w_kl / w_score / w_dssim / w_position / w_scale: loss weights.
     motion: overrides of MotionConfig (e.g. a smaller Transformer); audio_dim, audio_encoder and
         identity_dim always come from the scenes.
-    motion_stretch: frames of one more stretch of the same identity per step on which the motion
-        network also gets its parameter losses (flame + SEG, via GRMN.sequence) — many motion
-        samples per step at little cost; 0 = the paper's batch of one.
+    motion_stretch / motion_batch: each step the motion network also gets its parameter losses
+        (flame + SEG, via GRMN.sequence) on ``motion_batch`` stretches of ``motion_stretch``
+        consecutive frames, each of an identity drawn at random (from the rank's identities) —
+        many motion samples from several speakers per step at little cost; 0 = the paper's batch
+        of one.
     checkpoint_every: steps between checkpoints. save_gaussians: keep each identity's Gaussians in
         the prior (for inspection). seed: everything random derives from it.
     """
@@ -235,6 +237,7 @@ class PretrainConfig:
     w_scale: float = 1.0
     motion: dict[str, Any] = field(default_factory=dict)
     motion_stretch: int = 0
+    motion_batch: int = 1
     checkpoint_every: int = 1000
     save_gaussians: bool = True
     seed: int = 0
@@ -243,21 +246,22 @@ class PretrainConfig:
     def preset_named(cls, name: str, **overrides: Any) -> PretrainConfig:
         """``paper``: the paper's numbers. ``cpu``: small enough for a 2-core machine in minutes —
         128 px, 6000 Gaussians, 2000 steps, a 2-layer motion Transformer at LR 5e-4 (10× the paper's,
-        for 125× fewer steps) with 16-frame motion stretches."""
+        for 125× fewer steps) with four 16-frame motion stretches of random identities per step."""
         if name == "paper":
             base: dict[str, Any] = {}
         elif name == "cpu":
             base = dict(iterations=2000, warmup=100, size=128, n_gaussians=6000, max_gaussians=10_000,
                         sh_degree=1, densify_every=50, lr_net=5e-4, checkpoint_every=250, motion={"n_layers": 2},
-                        motion_stretch=16)
+                        motion_stretch=16, motion_batch=4)
         else:
             raise EmotagError(f"--preset must be one of {', '.join(TRAIN_PRESETS)}, got {name!r}")
         return cls(**{"preset": name, **base, **overrides})
 
     def validate(self) -> None:
-        if self.iterations < 1 or self.warmup < 0 or self.checkpoint_every < 1 or self.motion_stretch < 0:
-            raise EmotagError("--iterations and --checkpoint-every must be positive, the warm-up and "
-                              "motion_stretch not negative")
+        if (self.iterations < 1 or self.warmup < 0 or self.checkpoint_every < 1 or self.motion_stretch < 0
+                or self.motion_batch < 0):
+            raise EmotagError("--iterations and --checkpoint-every must be positive, the warm-up, "
+                              "motion_stretch and motion_batch not negative")
         if not 0.0 <= self.blend <= 1.0 or not 0.0 <= self.densify_until <= 1.0:
             raise EmotagError("blend and densify_until are fractions in [0, 1]")
         if self.size is not None and not 32 <= self.size <= 2048:
@@ -279,7 +283,8 @@ class AdaptConfig:
     densify_stop: densification stops this many steps before the end. opacity_reset_every: 3DGS
         opacity reset period (the official code resets every warm-up; 0: never).
     w_depth / w_normal: L_Geo against the tracked mesh's depth and normals. w_flame: 0.1 here.
-    motion_stretch: as in PretrainConfig (within the training frames). Other fields as there.
+    motion_stretch / motion_batch: as in PretrainConfig (stretches within the training frames).
+        Other fields as there.
     """
 
     preset: str = "paper"
@@ -310,6 +315,7 @@ class AdaptConfig:
     w_position: float = 0.01
     w_scale: float = 1.0
     motion_stretch: int = 0
+    motion_batch: int = 1
     checkpoint_every: int = 1000
     seed: int = 0
 
@@ -328,9 +334,10 @@ class AdaptConfig:
     def validate(self) -> None:
         if self.tune not in TUNE_MODES:
             raise EmotagError(f"--tune must be one of {', '.join(TUNE_MODES)}, got {self.tune!r}")
-        if self.iterations < 1 or self.warmup < 0 or self.checkpoint_every < 1 or self.motion_stretch < 0:
-            raise EmotagError("--iterations and --checkpoint-every must be positive, the warm-up and "
-                              "motion_stretch not negative")
+        if (self.iterations < 1 or self.warmup < 0 or self.checkpoint_every < 1 or self.motion_stretch < 0
+                or self.motion_batch < 0):
+            raise EmotagError("--iterations and --checkpoint-every must be positive, the warm-up, "
+                              "motion_stretch and motion_batch not negative")
         if self.size is not None and not 32 <= self.size <= 2048:
             raise EmotagError(f"--size must be between 32 and 2048, got {self.size}")
         if not 1 <= self.n_gaussians <= self.max_gaussians:

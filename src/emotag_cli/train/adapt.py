@@ -39,7 +39,7 @@ from .checkpoint import Checkpoints, StopRequest, capture_rng, checkpoint_dir, r
 from .distributed import setup
 from .gaussian_state import GaussianTrainState, binding_strategy
 from .loss_log import LossLog
-from .motion_step import IdentityData, LossWeights, MotionDriver, draw_stretch, motion_optimizer, train_step
+from .motion_step import IdentityData, LossWeights, MotionDriver, draw_stretches, motion_optimizer, train_step
 
 
 def training_frames(scene: Scene, seconds: float) -> int:
@@ -134,9 +134,9 @@ def adapt(scene_path: Path | str, prior_path: Path | str, seconds: float, out: P
             for step in range(start + 1, config.iterations + 1):
                 t = int(sampler.integers(n_train))
                 blend = None if state.steps + 1 <= config.warmup else 1.0
-                stretch = draw_stretch(sampler, n_train, config.motion_stretch)
+                stretches = draw_stretches(sampler, [data], config.motion_stretch, config.motion_batch, n_train)
                 terms = train_step(driver, grmn, optimizer, scheduler, None, state, data, model_dev, t, blend, weights,
-                                   teacher, step / config.iterations, config.means_lr_final, config.densify, stretch)
+                                   teacher, step / config.iterations, config.means_lr_final, config.densify, stretches)
                 recent.append(terms)
                 log.write({"step": step, "rank": 0, "identity": data.name, "frame": t,
                            "phase": "static" if blend is None else "dynamic", "blend": blend or 0.0, **terms,

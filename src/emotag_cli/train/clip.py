@@ -1,12 +1,15 @@
 """A tracked scene as training data: images, masks, meshes and cameras per frame, as tensors.
 
 Everything is prepared at the training resolution ``size`` (the scene's, or smaller): the camera
-intrinsics are scaled with it. Per-frame tensors are built on first use and cached, so a loop over
-a few hundred frames decodes each JPEG once.
+intrinsics are scaled with it. Per-frame tensors are built on first use and kept in a
+least-recently-used cache of bounded size (``cache_mb``), so a loop over a few hundred frames at
+training resolution decodes each JPEG once, while a corpus of long clips at full size does not
+keep every frame in memory (a 512 px frame's tensors take 7.3 MB).
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +44,8 @@ class FrameData:
 class TrackedClip:
     """Frames of a tracked scene, with the head model and camera that explain them."""
 
-    def __init__(self, scene_path: Path | str, size: int | None = None, model: HeadModel | None = None):
+    def __init__(self, scene_path: Path | str, size: int | None = None, model: HeadModel | None = None,
+                 cache_mb: float = 1024.0):
         self.scene = Scene.open(scene_path)
         self.track: Track = open_track(self.scene.path)
         if model is None:
@@ -53,8 +57,9 @@ class TrackedClip:
         self.K = torch.tensor([[cam.fx * s, 0, cam.cx * s], [0, cam.fy * s, cam.cy * s], [0, 0, 1]],
                               dtype=torch.float32)
         self._plate = self._load_plate()
-        self._cache: dict[int, FrameData] = {}
-        self._geo: dict[int, tuple[Tensor, Tensor]] = {}
+        self.cache_bytes = int(cache_mb * 2**20)
+        self._cache: OrderedDict[tuple[str, int], tuple] = OrderedDict()
+        self._cached_bytes = 0
 
     @property
     def n_frames(self) -> int:
@@ -104,27 +109,43 @@ class TrackedClip:
             rgb = cv2.resize(rgb, (self.size, self.size), interpolation=cv2.INTER_AREA)
         return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float() / 255
 
-    def frame(self, i: int) -> FrameData:
-        if i not in self._cache:
-            import cv2
+    def _cached(self, key: tuple[str, int], build) -> tuple:
+        """``build()`` (a tuple of tensors) for ``key``, from the LRU cache when there."""
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        value = build()
+        size = sum(t.element_size() * t.nelement() for t in value)
+        self._cache[key] = value
+        self._cached_bytes += size
+        while self._cached_bytes > self.cache_bytes and len(self._cache) > 1:
+            _, old = self._cache.popitem(last=False)
+            self._cached_bytes -= sum(t.element_size() * t.nelement() for t in old)
+        return value
 
-            image = self._to_tensor(self.scene.frame(i))
-            labels = self.scene.mask(i)
-            if labels.shape[0] != self.size:
-                labels = cv2.resize(labels, (self.size, self.size), interpolation=cv2.INTER_NEAREST)
-            head = torch.from_numpy(labels == MASK_HEAD).float()[None]
-            backdrop = image * (1 - head) + self._plate * head
-            self._cache[i] = FrameData(image, head, backdrop, self.vertices([i])[0])
-        return self._cache[i]
+    def frame(self, i: int) -> FrameData:
+        return FrameData(*self._cached(("frame", i), lambda: self._build_frame(i)))
+
+    def _build_frame(self, i: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        import cv2
+
+        image = self._to_tensor(self.scene.frame(i))
+        labels = self.scene.mask(i)
+        if labels.shape[0] != self.size:
+            labels = cv2.resize(labels, (self.size, self.size), interpolation=cv2.INTER_NEAREST)
+        head = torch.from_numpy(labels == MASK_HEAD).float()[None]
+        backdrop = image * (1 - head) + self._plate * head
+        return image, head, backdrop, self.vertices([i])[0]
 
     def mesh_geometry(self, i: int) -> tuple[Tensor, Tensor]:
         """Depth [1, S, S] (camera z, 0 off the mesh) and normals [3, S, S] of the tracked mesh,
         the targets of the geometric loss (METHOD.md §2.6, with the mesh standing in for Sapiens)."""
-        if i not in self._geo:
+        def build() -> tuple[Tensor, Tensor]:
             verts = self.frame(i).verts.double().numpy()
             w2c = self.w2c(i).double().numpy()
             cam = verts @ w2c[:3, :3].T + w2c[:3, 3]
             depth, normals, _ = render_depth_normals(cam, self.model.faces.numpy(), self.K.double().numpy(),
                                                      self.size, self.size)
-            self._geo[i] = (torch.from_numpy(depth)[None], torch.from_numpy(normals).permute(2, 0, 1))
-        return self._geo[i]
+            return torch.from_numpy(depth)[None], torch.from_numpy(normals).permute(2, 0, 1)
+
+        return self._cached(("geometry", i), build)

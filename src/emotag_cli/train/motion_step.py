@@ -29,7 +29,7 @@ measures the head region and any opacity leaking out of it (the appearance fit's
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,8 +78,9 @@ class IdentityData:
 
     @classmethod
     def load(cls, scene_path: Path | str, size: int | None, model: HeadModel, n_expr: int = 50,
-             name: str | None = None) -> IdentityData:
-        clip = TrackedClip(scene_path, size=size, model=model)
+             name: str | None = None, cache_mb: float = 1024.0) -> IdentityData:
+        """The scene's data; ``cache_mb`` bounds its cache of decoded frames (TrackedClip)."""
+        clip = TrackedClip(scene_path, size=size, model=model, cache_mb=cache_mb)
         scene, params = clip.scene, clip.track.params
 
         def array(file: str, dtype=np.float32) -> Tensor:
@@ -108,6 +109,27 @@ class IdentityData:
         return audio.float(), aus, valid, self.identity.expand(len(frames), -1)
 
 
+@dataclass
+class Stretch:
+    """``frames`` (consecutive) of one identity on which the motion network gets its parameter
+    losses (flame + SEG) through ``GRMN.sequence``, besides the rendered frame."""
+
+    data: IdentityData
+    frames: range
+
+
+@dataclass
+class StretchInputs:
+    """GRMN.sequence inputs of a stretch of L frames: audio [L, T, D], aus [L, 6], identity [Did],
+    emotion [L, 7] or None and intensity [L, 1] or None (teacher forcing)."""
+
+    audio: Tensor
+    aus: Tensor
+    identity: Tensor
+    emotion: Tensor | None
+    intensity: Tensor | None
+
+
 class MotionDriver(nn.Module):
     """The GRMN and the mouth refinement in one forward pass — the module DDP wraps.
 
@@ -124,16 +146,13 @@ class MotionDriver(nn.Module):
     def forward(self, audio: Tensor, aus: Tensor, identity: Tensor, emotion: Tensor | None = None,
                 intensity: Tensor | None = None, valid: Tensor | None = None,
                 mouth_fn: Callable[[Tensor, Tensor], Tensor] | None = None, mouth_weight: float = 1.0,
-                stretch: tuple[Tensor, Tensor, Tensor | None, Tensor | None] | None = None
-                ) -> tuple[MotionOutput, MotionOutput | None]:
-        """The windowed prediction of the rendered frame (with its mouth deltas), and, with
-        ``stretch`` = (audio [L, T, D], aus [L, 6], emotion [L, 7] or None, intensity [L, 1] or
-        None), ``GRMN.sequence`` over L consecutive frames for the parameter losses."""
+                stretches: Sequence[StretchInputs] = ()) -> tuple[MotionOutput, list[MotionOutput]]:
+        """The windowed prediction of the rendered frame (with its mouth deltas), and
+        ``GRMN.sequence`` over each of ``stretches`` (consecutive frames, for the parameter losses)."""
         out = self.grmn(audio, aus, identity, emotion, intensity, valid)
         if mouth_fn is not None and self.grmn.mouth is not None:
             out.mouth = self.grmn.mouth(mouth_fn(out.expr, out.jaw), out.audio_feature, mouth_weight)
-        extra = None if stretch is None else self.grmn.sequence(stretch[0], stretch[1], identity[0], stretch[2],
-                                                                stretch[3])
+        extra = [self.grmn.sequence(s.audio, s.aus, s.identity, s.emotion, s.intensity) for s in stretches]
         return out, extra
 
 
@@ -230,13 +249,14 @@ class StepOutput:
 
 def step_loss(driver: nn.Module, grmn: GRMN, data: IdentityData, gs: GaussianParams, model: HeadModel,
               t: int, blend: float | None, weights: LossWeights, generator: torch.Generator | None = None,
-              stretch: range | None = None) -> StepOutput:
+              stretches: Sequence[Stretch] = ()) -> StepOutput:
     """The loss of frame ``t``. ``driver`` is the (possibly DDP-wrapped) MotionDriver of ``grmn``;
     ``model`` the head model on the Gaussians' device; blend None = static warm-up step.
 
-    stretch: consecutive frames on which the motion network also gets its parameter losses (flame
-    and SEG, through ``GRMN.sequence``); the flame and SEG terms then average over the 1 + L
-    samples. Many more motion samples per step for a fraction of the cost (the paper: none).
+    stretches: consecutive frames (of this or other identities) on which the motion network also
+    gets its parameter losses (flame and SEG, through ``GRMN.sequence``); the flame and SEG terms
+    then average over all 1 + ΣL samples. Many more motion samples per step for a fraction of the
+    cost of a render (the paper: none).
     """
     device = gs.binding.device
     clip, fd = data.clip, data.clip.frame(t)
@@ -244,17 +264,13 @@ def step_loss(driver: nn.Module, grmn: GRMN, data: IdentityData, gs: GaussianPar
     audio, aus, valid, identity = (x.to(device) for x in data.motion_inputs([t], grmn.config.window))
     p_emo = data.emotion[t:t + 1].to(device)
     emotion, intensity = grmn.teacher_inputs(p_emo, generator)
-    extra_inputs = None
-    if stretch is not None and len(stretch):
-        cut = slice(stretch.start, stretch.stop)
-        p_extra = data.emotion[cut].to(device)
-        extra_inputs = (data.audio[cut].to(device).float(), data.aus[cut].to(device),
-                        *grmn.teacher_inputs(p_extra, generator))
+    stretches = [s for s in stretches if len(s.frames)]
+    extra_inputs = [stretch_inputs(grmn, s, device, generator) for s in stretches]
     K, w2c = clip.K.to(device), clip.w2c(t).to(device)
     offset = None if data.static_offset is None else data.static_offset.to(device)
 
     if blend is None:
-        out, extra = driver(audio, aus, identity, emotion, intensity, valid, stretch=extra_inputs)
+        out, extra = driver(audio, aus, identity, emotion, intensity, valid, stretches=extra_inputs)
         rendered, world_scales = render_on_mesh(gs, fd.verts.to(device), model.faces, K, w2c, clip.size,
                                                 normals=weights.geometry)
     else:
@@ -274,7 +290,7 @@ def step_loss(driver: nn.Module, grmn: GRMN, data: IdentityData, gs: GaussianPar
                 return mouth_positions(gs, data.mouth, head_vertices(model, used(expr, jaw)), model.faces, idx)
 
         out, extra = driver(audio, aus, identity, emotion, intensity, valid,
-                            mouth_fn=mouth_fn if len(idx) else None, mouth_weight=blend, stretch=extra_inputs)
+                            mouth_fn=mouth_fn if len(idx) else None, mouth_weight=blend, stretches=extra_inputs)
         mouth = None if out.mouth is None else (out.mouth, idx)
         rendered, world_scales = render_driven(gs, model, used(out.expr, out.jaw), K, w2c, clip.size, mouth,
                                                offset, normals=weights.geometry)
@@ -291,13 +307,17 @@ def step_loss(driver: nn.Module, grmn: GRMN, data: IdentityData, gs: GaussianPar
     terms["flame"] = flame_loss(out.expr, out.jaw, data.expr[t:t + 1].to(device), data.jaw[t:t + 1].to(device))
     terms["kl"] = emotion_kl_loss(out.emotion_logits, p_emo)
     terms["score"] = gate_loss(out.gate, p_emo)
-    if extra is not None:
-        cut, n = slice(stretch.start, stretch.stop), len(stretch)
-        p_extra = data.emotion[cut].to(device)
-        more = {"flame": flame_loss(extra.expr, extra.jaw, data.expr[cut].to(device), data.jaw[cut].to(device)),
-                "kl": emotion_kl_loss(extra.emotion_logits, p_extra), "score": gate_loss(extra.gate, p_extra)}
-        for k, v in more.items():
-            terms[k] = (terms[k] + n * v) / (1 + n)
+    if stretches:
+        sums = {k: terms[k] for k in ("flame", "kl", "score")}
+        for st, pred in zip(stretches, extra):
+            cut, n = slice(st.frames.start, st.frames.stop), len(st.frames)
+            p_extra = st.data.emotion[cut].to(device)
+            sums["flame"] = sums["flame"] + n * flame_loss(pred.expr, pred.jaw, st.data.expr[cut].to(device),
+                                                           st.data.jaw[cut].to(device))
+            sums["kl"] = sums["kl"] + n * emotion_kl_loss(pred.emotion_logits, p_extra)
+            sums["score"] = sums["score"] + n * gate_loss(pred.gate, p_extra)
+        total = 1 + sum(len(st.frames) for st in stretches)
+        terms.update({k: v / total for k, v in sums.items()})
     terms["regular"] = (weights.position * position_loss(gs.params["means"])
                         + weights.scale * scale_loss(gs.local_scales()))
     factor = {"render": 1.0, "depth": weights.depth, "normal": weights.normal, "flame": weights.flame,
@@ -308,12 +328,29 @@ def step_loss(driver: nn.Module, grmn: GRMN, data: IdentityData, gs: GaussianPar
     return StepOutput(loss, logged, rendered.meta, world_scales)
 
 
-def draw_stretch(sampler: np.random.Generator, n_frames: int, length: int) -> range | None:
-    """``length`` consecutive frames of [0, n_frames) from a random start (None for length 0)."""
-    if length <= 0:
-        return None
-    start = int(sampler.integers(max(1, n_frames - length + 1)))
-    return range(start, min(n_frames, start + length))
+def stretch_inputs(grmn: GRMN, stretch: Stretch, device: torch.device,
+                   generator: torch.Generator | None = None) -> StretchInputs:
+    """The GRMN.sequence inputs of ``stretch`` on ``device``, with teacher forcing drawn per frame."""
+    d, cut = stretch.data, slice(stretch.frames.start, stretch.frames.stop)
+    emotion, intensity = grmn.teacher_inputs(d.emotion[cut].to(device), generator)
+    return StretchInputs(d.audio[cut].to(device).float(), d.aus[cut].to(device), d.identity.to(device), emotion,
+                         intensity)
+
+
+def draw_stretches(sampler: np.random.Generator, data: Sequence[IdentityData], length: int, count: int,
+                   limit: int | None = None) -> list[Stretch]:
+    """``count`` stretches of ``length`` consecutive frames, each of an identity drawn uniformly
+    from ``data``, from a random start within its first ``limit`` frames (default: all of them).
+    Empty for length 0 or count 0."""
+    if length <= 0 or count <= 0:
+        return []
+    out = []
+    for _ in range(count):
+        d = data[int(sampler.integers(len(data)))]
+        n = d.n_frames if limit is None else min(limit, d.n_frames)
+        start = int(sampler.integers(max(1, n - length + 1)))
+        out.append(Stretch(d, range(start, min(n, start + length))))
+    return out
 
 
 def motion_optimizer(grmn: GRMN, lr_net: float, lr_grid: float, weight_decay: float, betas: tuple[float, float],
@@ -329,12 +366,12 @@ def train_step(driver: nn.Module, grmn: GRMN, optimizer: torch.optim.Optimizer,
                scheduler: torch.optim.lr_scheduler.LRScheduler, ema: EMA | None, state: GaussianTrainState,
                data: IdentityData, model: HeadModel, t: int, blend: float | None, weights: LossWeights,
                generator: torch.Generator, progress: float, means_lr_final: float, densify: bool,
-               stretch: range | None = None) -> dict[str, float]:
+               stretches: Sequence[Stretch] = ()) -> dict[str, float]:
     """One optimisation step on frame ``t`` of the identity of ``state``: loss, backward, the motion
     and Gaussian optimisers, the LR schedules, the EMA and densification. Returns the logged terms.
-    ``progress`` in [0, 1] drives the Gaussians' position-LR decay; ``stretch`` as ``step_loss``."""
+    ``progress`` in [0, 1] drives the Gaussians' position-LR decay; ``stretches`` as ``step_loss``."""
     state.set_lr(progress, means_lr_final)
-    out = step_loss(driver, grmn, data, state.gaussians, model, t, blend, weights, generator, stretch)
+    out = step_loss(driver, grmn, data, state.gaussians, model, t, blend, weights, generator, stretches)
     state.strategy.step_pre_backward(out.meta)
     out.loss.backward()
     optimizer.step()

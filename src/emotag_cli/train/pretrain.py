@@ -47,7 +47,10 @@ from .checkpoint import Checkpoints, StopRequest, capture_rng, checkpoint_dir, r
 from .distributed import DistEnv, setup, shard
 from .gaussian_state import GaussianTrainState, binding_strategy
 from .loss_log import LossLog, merge_logs
-from .motion_step import IdentityData, LossWeights, MotionDriver, draw_stretch, motion_optimizer, train_step
+from .motion_step import IdentityData, LossWeights, MotionDriver, draw_stretches, motion_optimizer, train_step
+
+# Decoded training frames kept in memory per rank, shared out over its identities (MB).
+FRAME_CACHE_MB = 4096.0
 
 
 def identity_names(paths: Sequence[Path]) -> list[str]:
@@ -129,7 +132,8 @@ def _pretrain(paths: list[Path], out: Path, config: PretrainConfig, overwrite: b
     with reporter.step("load scenes", total=len(mine)) as advance:
         data: list[IdentityData] = []
         for k in mine:
-            data.append(IdentityData.load(paths[k], config.size, model, motion.n_expr, names[k]))
+            data.append(IdentityData.load(paths[k], config.size, model, motion.n_expr, names[k],
+                                          cache_mb=FRAME_CACHE_MB / len(mine)))
             advance(1)
     model_dev = model.to(env.device)
     per_identity = config.iterations * env.world_size / len(paths)
@@ -177,9 +181,9 @@ def _pretrain(paths: list[Path], out: Path, config: PretrainConfig, overwrite: b
                 t = int(sampler.integers(d.n_frames))
                 own_step = state.steps + 1
                 blend = None if own_step <= config.warmup else min(1.0, (own_step - config.warmup) / blend_steps)
-                stretch = draw_stretch(sampler, d.n_frames, config.motion_stretch)
+                stretches = draw_stretches(sampler, data, config.motion_stretch, config.motion_batch)
                 terms = train_step(wrapped, grmn, optimizer, scheduler, ema, state, d, model_dev, t, blend, weights,
-                                   teacher, step / config.iterations, config.means_lr_final, config.densify, stretch)
+                                   teacher, step / config.iterations, config.means_lr_final, config.densify, stretches)
                 recent.append(terms)
                 log.write({"step": step, "rank": env.rank, "identity": d.name, "frame": t,
                            "phase": "static" if blend is None else "dynamic", "blend": blend or 0.0, **terms,

@@ -76,7 +76,7 @@ def main() -> None:
                       f"{pearson(jaw[ok], row['opening'][ok]):.2f}",
                       f"{pearson(jaw, np.convolve(jaw, kernel, mode='same')):.2f}",
                       f"{pearson(pred[scored], jaw[scored]):.2f}")
-    Console().print(table)
+    Console(width=160).print(table)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import torch
 from emotag_cli.artifact import read_manifest, write_manifest
 from emotag_cli.avatar import Avatar
 from emotag_cli.errors import EmotagError
-from emotag_cli.evaluation.avatar_metrics import evaluate_avatar, mouth_landmark_distance, pearson
+from emotag_cli.evaluation.avatar_metrics import evaluate_avatar, inner_lip_gap, mouth_landmark_distance, pearson
 from emotag_cli.gaussians.ply import read_ply
 from emotag_cli.head.lbs import HeadPose
 from emotag_cli.head.open_model import load_open_model
@@ -213,6 +213,8 @@ def test_evaluate_avatar_on_held_out_frames(avatar, scenes, tmp_path):
     assert -1 <= result["jaw_corr"] <= 1 and 0 < result["ssim"] <= 1
     # The tracked mesh reproduces the tracked landmarks to within a pixel or so at 96 px.
     assert result["lmd_tracked"] < 1.5
+    # ... and its mouth opens and closes with the landmarks' (the predicted one need not).
+    assert result["opening_corr_tracked"] > 0.8 and -1 <= result["opening_corr"] <= 1
     assert (tmp_path / "sheet.png").stat().st_size > 0
     with pytest.raises(EmotagError, match="no frames"):
         evaluate_avatar(avatar, scenes[0], frames=[])
@@ -224,6 +226,9 @@ def test_metric_helpers():
     pts = np.random.default_rng(0).normal(size=(40, 2))
     assert mouth_landmark_distance(pts + [5.0, -2.0], pts) == pytest.approx(0, abs=1e-12)
     assert mouth_landmark_distance(pts * 2, pts) == pytest.approx(np.linalg.norm(pts - pts.mean(0), axis=1).mean())
+    order = np.array([13, 14, 82, 87, 0, 312, 317])                 # MediaPipe ids of the rows; 0 is no pair
+    mouth = np.array([[0, 0], [0, 3], [1, 0], [1, 5], [9, 9], [2, 0], [2, 4]], float)
+    assert inner_lip_gap(mouth, order) == pytest.approx(4.0)         # mean of 3, 5 and 4
 
 
 # ---------------------------------------------------------------- mouth region

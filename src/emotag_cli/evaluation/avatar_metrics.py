@@ -12,8 +12,12 @@ intra-oral deltas) are rendered at the avatar's size over the frame's backdrop. 
   camera against the scene's MediaPipe lip landmarks; both sets mean-centred per frame, the mean
   point distance averaged over frames (the 68-point FAN/dlib LMD of the paper counts other points);
 - jaw_corr: Pearson correlation of the predicted and tracked jaw opening (rotation about x);
-- psnr_tracked / ssim_tracked / lmd_tracked: the same with the *tracked* expression and jaw — what
-  the appearance and the tracking allow, a reference for the motion network's share of the error.
+- opening_corr: Pearson correlation of the mouth opening of the predicted mesh (the mean gap of
+  three facing inner-lip landmark pairs, projected, pixels) and the same gap in the scene's
+  MediaPipe landmarks — the mouth opening whichever parameters (jaw or expression) carry it;
+- psnr_tracked / ssim_tracked / lmd_tracked / opening_corr_tracked: the same with the *tracked*
+  expression and jaw — what the appearance and the tracking allow, a reference for the motion
+  network's share of the error.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from ..train.clip import TrackedClip
 from ..train.motion_step import head_vertices, mouth_positions, posed_vertices, render_driven, with_motion
 from ..train.mouth_region import lip_landmarks
 from .image_metrics import psnr, ssim
+from .sync import INNER_LIP_PAIRS
 
 
 def pearson(a: np.ndarray, b: np.ndarray) -> float:
@@ -42,6 +47,14 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
     a, b = a - a.mean(), b - b.mean()
     denom = np.sqrt((a * a).sum() * (b * b).sum())
     return float((a * b).sum() / denom) if denom > 0 else float("nan")
+
+
+def inner_lip_gap(points: np.ndarray, order: np.ndarray) -> float:
+    """Mean distance of the inner-lip pairs ``INNER_LIP_PAIRS`` in ``points`` [K, 2], whose rows
+    are the MediaPipe landmarks ``order`` [K] (pairs not in ``order`` are left out)."""
+    row = {int(m): k for k, m in enumerate(order)}
+    pairs = [(row[a], row[b]) for a, b in INNER_LIP_PAIRS if a in row and b in row]
+    return float(np.mean([np.linalg.norm(points[a] - points[b]) for a, b in pairs]))
 
 
 def mouth_landmark_distance(pred: np.ndarray, target: np.ndarray) -> float:
@@ -86,6 +99,7 @@ def evaluate_avatar(avatar: Avatar | Path | str, scene: Scene | Path | str, fram
     idx = mouth.gaussians(gs.binding)
     scores: dict[str, list[float]] = {k: [] for k in ("psnr", "ssim", "lmd", "psnr_tracked", "ssim_tracked",
                                                        "lmd_tracked")}
+    openings: dict[str, list[float]] = {"": [], "_tracked": [], "target": []}
     shown: list[np.ndarray] = []
     picks = set(np.asarray(frames)[np.linspace(0, len(frames) - 1, 4).round().astype(int)].tolist())
 
@@ -113,7 +127,11 @@ def evaluate_avatar(avatar: Avatar | Path | str, scene: Scene | Path | str, fram
                 scores["psnr" + suffix].append(float(psnr(image[None], fd.image[None], fd.head[None])))
                 scores["ssim" + suffix].append(float(ssim(image[None], fd.image[None], fd.head[None])))
                 if np.isfinite(target).all():
-                    scores["lmd" + suffix].append(mouth_landmark_distance(lips(pose, i), target))
+                    points = lips(pose, i)
+                    scores["lmd" + suffix].append(mouth_landmark_distance(points, target))
+                    openings[suffix].append(inner_lip_gap(points, lip_mp))
+                    if suffix == "":
+                        openings["target"].append(inner_lip_gap(target, lip_mp))
                 if suffix == "" and i in picks:
                     shown.append(np.vstack([fd.image.permute(1, 2, 0).numpy(), image.permute(1, 2, 0).numpy()]))
             advance(1)
@@ -121,6 +139,10 @@ def evaluate_avatar(avatar: Avatar | Path | str, scene: Scene | Path | str, fram
     jaw_pred = seq.jaw[frames, 0].numpy()
     jaw_track = np.asarray(track.params["jaw"], np.float32)[frames, 0]
     result["jaw_corr"] = pearson(jaw_pred, jaw_track)
+    target = np.asarray(openings["target"])
+    for suffix in ("", "_tracked"):
+        result["opening_corr" + suffix] = pearson(np.asarray(openings[suffix]), target) if len(target) > 1 \
+            else float("nan")
     result["frames"] = len(frames)
     if sheet is not None and shown:
         import cv2

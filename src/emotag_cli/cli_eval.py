@@ -14,7 +14,7 @@ def eval_command(
     video: Annotated[Path, typer.Argument(help="Rendered video to evaluate (any format ffmpeg decodes).")],
     reference: Annotated[Path | None, typer.Option(
         "--reference", help="Ground truth: a scene folder (frames, masks, landmarks) or a video of the same "
-                            "framing. Without it only the lip-sync proxy and emotion metrics run.")] = None,
+                            "framing. Without it only the lip-sync and emotion metrics run.")] = None,
     emotion: Annotated[str | None, typer.Option(
         help="Requested emotion (angry, disgust, fear, happy, sad, surprise, neutral) for the emotion "
              "accuracy.")] = None,
@@ -27,8 +27,9 @@ def eval_command(
     emotion_model: Annotated[str, typer.Option(help="Emotion teacher: auto | fer | deepface.")] = "auto",
 ) -> None:
     """Measure a rendered talking-head video: PSNR, SSIM, LPIPS, mouth LMD, AUE-U/L (against
-    --reference), lip sync (SyncNet when available, else the AV-sync proxy) and emotion accuracy
-    (with --emotion). A table on stdout, or JSON with --json; progress on stderr.
+    --reference), lip sync (Sync-C / Sync-E when SyncNet's weights are installed, and the AV-sync
+    proxy) and emotion accuracy (with --emotion). A table on stdout, or JSON with --json; progress
+    on stderr.
 
     Example: `emotag eval out.mp4 --reference scenes/alice_test --emotion happy`
     """

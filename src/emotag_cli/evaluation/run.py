@@ -3,7 +3,8 @@
 One streaming pass over the frames (memory stays flat): per frame, MediaPipe landmarks of the
 rendered frame (and of the reference frame when the reference is a video; a scene has them), the
 68-point landmarks, the image metrics and a batch of emotion-teacher inputs. The metrics that need
-the whole clip (AUs, lip sync) are computed from the landmark arrays afterwards.
+the whole clip (AUs, lip sync) are computed from the landmark arrays afterwards; SyncNet decodes
+the video a second time for its face crops (placed on those landmarks), again frame by frame.
 
 Frame i of the video is compared with frame i of the reference; when the lengths differ, only the
 common prefix is compared (a note says so). When the frame sizes differ, rendered frames are resized
@@ -27,7 +28,7 @@ from ..preprocess.emotion import EMOTIONS, emotion_teacher
 from ..preprocess.face_align import has_face
 from ..preprocess.face_mesh import N_REFINED, FaceMesh
 from ..progress import Reporter, quiet
-from . import au_error, sync
+from . import au_error, sync, syncnet
 from .emotion_accuracy import emotion_index, emotion_scores
 from .image_metrics import psnr, ssim_map
 from .landmarks68 import N_POINTS, Landmarks68
@@ -232,14 +233,45 @@ def _sync_proxy(key: str, label: str, mesh: np.ndarray, audio: np.ndarray | None
     return m
 
 
-def _sync(acc: _Accumulator, clip: Clip, ref: Clip | None, n_video: int, n_pair: int,
-          max_offset: int) -> list[Metric]:
-    _, syncnet_reason = _optional(sync.require_syncnet)
-    out = [Metric("sync_c", "Sync-C", "", "higher").missing(syncnet_reason),
-           Metric("sync_e", "Sync-E", "", "lower").missing(syncnet_reason)]
+def _syncnet(model: syncnet.SyncNet | None, reason: str | None, clip: Clip, mesh: np.ndarray,
+             audio: np.ndarray | None, size: tuple[int, int], reporter: Reporter) -> list[Metric]:
+    """Sync-C and Sync-E of the video with its own audio (a second decoding pass for the crops)."""
+    metrics = [Metric("sync_c", "Sync-C", "", "higher"), Metric("sync_e", "Sync-E", "", "lower")]
+    n = len(mesh)
+    windows = syncnet.n_windows(n)
+    boxes = None
+    if model is None:
+        reason = reason or "SyncNet is not loaded"
+    elif audio is None:
+        reason = "the video has no audio track"
+    elif windows < 1:
+        reason = f"SyncNet needs at least {syncnet.WINDOW + 1} frames, the video has {n}"
+    else:
+        # The landmarks are in evaluation pixels (``size``); the crops come from the decoded frames.
+        boxes = syncnet.face_boxes(mesh * np.array([clip.width / size[0], clip.height / size[1], 1.0]))
+        reason = "no frame with a face" if boxes is None else None
+    if reason is not None:
+        return [m.missing(reason) for m in metrics]
+    with reporter.step("syncnet", total=windows) as advance:
+        crops = (syncnet.crop_face(frame, box) for frame, box in zip(clip.frames(), boxes))
+        lip = syncnet.lip_embeddings(model, crops, windows, advance)
+        score = syncnet.sync_scores(lip, syncnet.audio_embeddings(model, syncnet.mfcc(audio), windows))
+    details = {"av_offset_frames": score.offset, "distance_at_zero_offset": float(score.mean_distances[syncnet.VSHIFT]),
+               "windows": windows, "frames_without_face": int((~has_face(mesh)).sum())}
+    for m, value in zip(metrics, (score.confidence, score.min_distance)):
+        m.value = value
+        m.frames_scored, m.frames_unscored = windows, n - windows
+        m.source = f"SyncNet v2 on MediaPipe face crops, AV offset {score.offset:+d} of ±{syncnet.VSHIFT} frames"
+        m.details = details
+    return metrics
+
+
+def _sync(acc: _Accumulator, clip: Clip, ref: Clip | None, n_video: int, n_pair: int, max_offset: int,
+          size: tuple[int, int], net: tuple[syncnet.SyncNet | None, str | None], reporter: Reporter) -> list[Metric]:
     audio = clip.audio()
-    out.append(_sync_proxy("av_sync_proxy", "AV-sync proxy", acc.mesh_video,
-                           None if audio is None else audio[: n_video * SAMPLES_PER_FRAME], max_offset,
+    audio = None if audio is None else audio[: n_video * SAMPLES_PER_FRAME]
+    out = _syncnet(*net, clip, acc.mesh_video, audio, size, reporter)
+    out.append(_sync_proxy("av_sync_proxy", "AV-sync proxy", acc.mesh_video, audio, max_offset,
                            "the video has no audio track"))
     ref_audio = ref.audio() if ref is not None else None
     out.append(_sync_proxy("av_sync_proxy_reference", "AV-sync proxy (reference)", acc.mesh_ref,
@@ -315,13 +347,14 @@ def evaluate(video: Path | str, reference: Path | str | None = None, emotion: st
     lpips_model, lpips_reason = _optional(load_lpips) if ref is not None else (None, None)
     lm68, lm68_reason = _optional(Landmarks68) if ref is not None else (None, None)
     teacher, teacher_reason = _optional(lambda: emotion_teacher(emotion_model))
+    net = _optional(sync.load_syncnet)  # a malformed weight file stops here, before the long pass
     acc = _stream(clip, ref, n_video, n_pair, size, lm68, lpips_model, teacher, reporter)
 
     metrics = [
         *_image_metrics(acc, ref, lpips_reason),
         _lmd(acc, ref, lm68_reason, size),
         *_aue(acc, ref, n_pair, openface),
-        *_sync(acc, clip, ref, n_video, n_pair, max_offset),
+        *_sync(acc, clip, ref, n_video, n_pair, max_offset, size, net, reporter),
         *_emotion(acc, emotion, teacher, teacher_reason),
     ]
     frames = {"video": clip.n_frames, "evaluated": n_video, "compared": n_pair}

@@ -19,8 +19,9 @@ mouth for loud vowels and closes it in pauses, so a talking face with its own au
 beat both delays on all 8 clips, by as little as 0.03, and lost to the 1 s delay on one of them
 re-encoded at 256 px; see docs/reference/metrics.md.
 
-**Sync-C / Sync-E** need SyncNet (joonson/syncnet_python) and its weights; emotag only detects
-them (see ``require_syncnet``): SyncNet inference is not implemented here.
+**Sync-C / Sync-E** come from SyncNet v2 (``syncnet.py``), run when its weights are at
+``syncnet_weights_path()``; without them both are reported unavailable with a message saying
+where the file goes (``load_syncnet``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import numpy as np
 
 from ..backends import BackendStatus, cache_dir
 from ..errors import MissingBackendError
+from . import syncnet
 
 INNER_LIP_PAIRS = ((82, 87), (13, 14), (312, 317))  # MediaPipe inner lip, upper -> lower
 EYE_CORNERS = ((33, 133), (263, 362))  # (outer, inner) per eye
@@ -41,7 +43,7 @@ SMOOTH_FRAMES = 3  # moving average before correlating (120 ms, about one short 
 MIN_FRAMES = 10
 
 SYNCNET_FILE = "syncnet_v2.model"
-SYNCNET_PACKAGE = "syncnet-python"
+SYNCNET_SOURCE = "joonson/syncnet_python's download_model.sh fetches it"
 
 
 def mouth_opening(landmarks: np.ndarray) -> np.ndarray:
@@ -130,29 +132,22 @@ def syncnet_weights_path() -> Path:
 
 
 def syncnet_status() -> BackendStatus:
-    """``emotag doctor`` line: whether SyncNet's weights are in place (inference is not implemented)."""
+    """``emotag doctor`` line: whether SyncNet's weights are in place (the file is not opened)."""
     path = syncnet_weights_path()
     if path.is_file():
-        return BackendStatus("eval/syncnet", False, f"{path} (found)",
-                             "SyncNet inference is not implemented yet: eval reports the AV-sync proxy")
+        return BackendStatus("eval/syncnet", True, str(path))
     return BackendStatus("eval/syncnet", False, str(path),
-                         f"for Sync-C / Sync-E: pip install {SYNCNET_PACKAGE} and put {SYNCNET_FILE} "
-                         "(joonson/syncnet_python, download_model.sh) there")
+                         f"for Sync-C / Sync-E put {SYNCNET_FILE} there ({SYNCNET_SOURCE})")
 
 
-def require_syncnet() -> None:
-    """Raise MissingBackendError saying what Sync-C / Sync-E need and what is missing.
+def load_syncnet() -> syncnet.SyncNet:
+    """SyncNet v2 with the user's weights.
 
-    Always raises in this version: with the weights in place it says that inference is not
-    implemented, so the AV-sync proxy is the lip-sync number emotag reports.
+    MissingBackendError (saying where the file goes) without the file; EmotagError when the file
+    is not a SyncNet v2 state dict.
     """
     path = syncnet_weights_path()
     if not path.is_file():
-        raise MissingBackendError(
-            f"Sync-C / Sync-E need SyncNet: pip install {SYNCNET_PACKAGE} and put its weights {SYNCNET_FILE} "
-            f"(joonson/syncnet_python, download_model.sh) at {path}; the AV-sync proxy is reported instead"
-        )
-    raise MissingBackendError(
-        f"SyncNet weights found at {path}, but SyncNet inference is not implemented in this emotag "
-        "version; the AV-sync proxy is reported instead"
-    )
+        raise MissingBackendError(f"Sync-C / Sync-E need SyncNet's weights {SYNCNET_FILE} ({SYNCNET_SOURCE}) "
+                                  f"at {path}; the AV-sync proxy is reported instead")
+    return syncnet.load_syncnet(path)

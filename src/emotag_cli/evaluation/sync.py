@@ -19,7 +19,7 @@ mouth for loud vowels and closes it in pauses, so a talking face with its own au
 beat both delays on all 8 clips, by as little as 0.03, and lost to the 1 s delay on one of them
 re-encoded at 256 px; see docs/reference/metrics.md.
 
-**Sync-C / Sync-E** come from SyncNet v2 (``syncnet.py``), run when its weights are at
+**Sync-C / Sync-E** come from SyncNet v2 (the ``syncnet`` package), run when its weights are at
 ``syncnet_weights_path()``; without them both are reported unavailable with a message saying
 where the file goes (``load_syncnet``).
 """

@@ -85,5 +85,8 @@ def test_sharded_preprocess_and_track_of_a_folder(tmp_path):
     open_track(out / "c")
     skipped = cli("track", out / "a", out / "c", "--shard", "2/2", *track)
     assert skipped.returncode == 0 and "shard 2/2: 0 scenes done, 1 already complete" in skipped.stderr
+    (tmp_path / "file").write_text("")
+    onto_file = cli("preprocess", videos, "-o", tmp_path / "file")
+    assert onto_file.returncode == 2 and "is a file; corpus mode writes a folder" in onto_file.stderr
     vhap = cli("track", out / "a", out / "c", "--from-vhap", tmp_path)
     assert vhap.returncode == 2 and "exactly one SCENE" in vhap.stderr

@@ -158,6 +158,8 @@ def preprocess_corpus(inputs: Sequence[Path], out: Path, shard: Shard, run: Call
         run(video, out / names[video])
         typer.echo(str(out / names[video]))
 
+    if out.exists() and not out.is_dir():
+        raise EmotagError(f"{out} is a file; corpus mode writes a folder of scenes there")
     out.mkdir(parents=True, exist_ok=True)
     result = run_items(mine, lambda v: names[v], complete, work, lambda m: stderr.print(m, highlight=False))
     _finish(result, shard, "videos")

@@ -26,12 +26,6 @@ from pathlib import Path
 import numpy as np
 
 
-def pearson(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a - a.mean(), b - b.mean()
-    denom = np.sqrt((a * a).sum() * (b * b).sum())
-    return float((a * b).sum() / denom) if denom > 0 else float("nan")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("scenes", type=Path, nargs="+")
@@ -43,6 +37,7 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from emotag_cli.evaluation.avatar_metrics import pearson
     from emotag_cli.evaluation.sync import av_sync_proxy, frame_energy, mouth_opening
     from emotag_cli.scene import Scene
     from emotag_cli.track.result import open_track

@@ -105,6 +105,20 @@ def read_manifest(folder: Path, kind: str, version: int) -> dict[str, Any]:
     return manifest
 
 
+def read_complete(folder: Path, kind: str, version: int, files: tuple[str, ...], keys: tuple[str, ...],
+                  command: str) -> dict[str, Any]:
+    """``read_manifest``, then refuse a folder that lacks one of ``files`` or whose manifest lacks
+    one of ``keys``; the messages tell the user to re-run ``command`` (e.g. "emotag adapt")."""
+    manifest = read_manifest(folder, kind, version)
+    missing = [f for f in files if not (Path(folder) / f).is_file()]
+    if missing:
+        raise EmotagError(f"{kind} {folder} is incomplete: missing {', '.join(missing)}; re-run `{command}`")
+    for key in keys:
+        if key not in manifest:
+            raise EmotagError(f"{kind} {folder}: manifest has no {key!r}; re-run `{command}`")
+    return manifest
+
+
 @contextlib.contextmanager
 def atomic_folder(target: Path, overwrite: bool = False) -> Iterator[Path]:
     """Yield a fresh temporary folder that becomes ``target`` when the block succeeds.

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .artifact import new_manifest, read_manifest, write_manifest
+from .artifact import new_manifest, read_complete, write_manifest
 from .config import TrackConfig
 from .errors import EmotagError
 from .gaussians.binding import triangle_frames
@@ -68,13 +68,9 @@ class Avatar:
     @classmethod
     def open(cls, path: Path | str) -> Avatar:
         path = Path(path)
-        manifest = read_manifest(path, AVATAR_KIND, AVATAR_VERSION)
-        missing = [f for f in FILES if not (path / f).is_file()]
-        if missing:
-            raise EmotagError(f"avatar {path} is incomplete: missing {', '.join(missing)}; re-run `emotag adapt`")
-        for key in ("motion", "head_model", "audio", "identity", "size", "fps", "train_frames"):
-            if key not in manifest:
-                raise EmotagError(f"avatar {path}: manifest has no {key!r}; re-run `emotag adapt`")
+        manifest = read_complete(path, AVATAR_KIND, AVATAR_VERSION, FILES,
+                                 ("motion", "head_model", "audio", "identity", "size", "fps", "train_frames"),
+                                 "emotag adapt")
         avatar = cls(path, manifest)
         avatar.validate()
         return avatar

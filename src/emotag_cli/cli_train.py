@@ -8,13 +8,10 @@ They also run on their own, which is how ``torchrun`` starts them::
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-
-from .errors import EmotagError
 
 
 def _given(**values: Any) -> dict[str, Any]:
@@ -91,30 +88,12 @@ def adapt_command(
     typer.echo(str(path))
 
 
-_app = typer.Typer(name="emotag", add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True)
-_app.command("pretrain")(pretrain_command)
-_app.command("adapt")(adapt_command)
-
-
 def main() -> None:
-    """Entry point for ``python -m emotag_cli.cli_train`` (and torchrun): one-line user errors."""
-    try:
-        _app(standalone_mode=False)
-    except EmotagError as exc:
-        print(f"emotag: error: {exc}", file=sys.stderr)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        print("emotag: interrupted", file=sys.stderr)
-        sys.exit(130)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except Exception as exc:  # noqa: BLE001 - click's usage errors print themselves
-        import click
+    """Entry point for ``python -m emotag_cli.cli_train`` (and torchrun): the ``emotag`` command
+    itself, with its one-line errors, so ``pretrain ...`` and ``adapt ...`` behave as there."""
+    from .cli import main as emotag_main
 
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    emotag_main()
 
 
 if __name__ == "__main__":

@@ -182,6 +182,18 @@ def _gaussian_lr() -> dict[str, float]:
     return {"means": 5e-3, "quats": 1e-3, "scales": 1.7e-2, "opacities": 5e-2, "sh0": 2.5e-3, "shN": 2.5e-3 / 20}
 
 
+def _check_training(config: PretrainConfig | AdaptConfig) -> None:
+    """The checks pretraining and adaptation settings share."""
+    if (config.iterations < 1 or config.warmup < 0 or config.checkpoint_every < 1 or config.motion_stretch < 0
+            or config.motion_batch < 0):
+        raise EmotagError("--iterations and --checkpoint-every must be positive, the warm-up, "
+                          "motion_stretch and motion_batch not negative")
+    if config.size is not None and not 32 <= config.size <= 2048:
+        raise EmotagError(f"--size must be between 32 and 2048, got {config.size}")
+    if not 1 <= config.n_gaussians <= config.max_gaussians:
+        raise EmotagError(f"--gaussians must be between 1 and max_gaussians ({config.max_gaussians})")
+
+
 @dataclass
 class PretrainConfig:
     """Settings of ``emotag pretrain`` (docs/commands/pretrain.md; METHOD.md §3.2, §8.3–8.5).
@@ -258,16 +270,9 @@ class PretrainConfig:
         return cls(**{"preset": name, **base, **overrides})
 
     def validate(self) -> None:
-        if (self.iterations < 1 or self.warmup < 0 or self.checkpoint_every < 1 or self.motion_stretch < 0
-                or self.motion_batch < 0):
-            raise EmotagError("--iterations and --checkpoint-every must be positive, the warm-up, "
-                              "motion_stretch and motion_batch not negative")
+        _check_training(self)
         if not 0.0 <= self.blend <= 1.0 or not 0.0 <= self.densify_until <= 1.0:
             raise EmotagError("blend and densify_until are fractions in [0, 1]")
-        if self.size is not None and not 32 <= self.size <= 2048:
-            raise EmotagError(f"--size must be between 32 and 2048, got {self.size}")
-        if not 1 <= self.n_gaussians <= self.max_gaussians:
-            raise EmotagError(f"--gaussians must be between 1 and max_gaussians ({self.max_gaussians})")
         if not 0.0 <= self.ema_decay < 1.0:
             raise EmotagError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
 
@@ -334,11 +339,4 @@ class AdaptConfig:
     def validate(self) -> None:
         if self.tune not in TUNE_MODES:
             raise EmotagError(f"--tune must be one of {', '.join(TUNE_MODES)}, got {self.tune!r}")
-        if (self.iterations < 1 or self.warmup < 0 or self.checkpoint_every < 1 or self.motion_stretch < 0
-                or self.motion_batch < 0):
-            raise EmotagError("--iterations and --checkpoint-every must be positive, the warm-up, "
-                              "motion_stretch and motion_batch not negative")
-        if self.size is not None and not 32 <= self.size <= 2048:
-            raise EmotagError(f"--size must be between 32 and 2048, got {self.size}")
-        if not 1 <= self.n_gaussians <= self.max_gaussians:
-            raise EmotagError(f"--gaussians must be between 1 and max_gaussians ({self.max_gaussians})")
+        _check_training(self)

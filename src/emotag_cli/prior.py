@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from .artifact import file_sha256, new_manifest, read_manifest, write_manifest
+from .artifact import file_sha256, new_manifest, read_complete, write_manifest
 from .errors import EmotagError
 from .motion.config import MotionConfig
 from .motion.grmn import GRMN
@@ -110,13 +110,8 @@ class Prior:
     @classmethod
     def open(cls, path: Path | str) -> Prior:
         path = Path(path)
-        manifest = read_manifest(path, PRIOR_KIND, PRIOR_VERSION)
-        missing = [f for f in FILES if not (path / f).is_file()]
-        if missing:
-            raise EmotagError(f"prior {path} is incomplete: missing {', '.join(missing)}; re-run `emotag pretrain`")
-        for key in ("motion", "head_model", "audio", "identity"):
-            if key not in manifest:
-                raise EmotagError(f"prior {path}: manifest has no {key!r}; re-run `emotag pretrain`")
+        manifest = read_complete(path, PRIOR_KIND, PRIOR_VERSION, FILES, ("motion", "head_model", "audio", "identity"),
+                                 "emotag pretrain")
         prior = cls(path, manifest)
         prior.motion_config()                                   # refuses settings it does not know
         return prior

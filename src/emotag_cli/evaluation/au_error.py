@@ -17,7 +17,6 @@ Frames where either side has no measurement are left out (and counted).
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ import numpy as np
 from ..errors import EmotagError
 from ..preprocess.aus.align import align_to_canonical
 from ..preprocess.aus.geometric import AU_NAMES, intensities, inter_ocular, measurements
+from ..preprocess.aus.openface import read_openface_csv
 
 OPENFACE_UPPER = ("AU01", "AU02", "AU04", "AU05", "AU06", "AU07", "AU09", "AU45")
 OPENFACE_LOWER = ("AU10", "AU12", "AU14", "AU15", "AU17", "AU20", "AU23", "AU25", "AU26")
@@ -104,35 +104,14 @@ def read_openface_aus(path: Path, names: tuple[str, ...], n_frames: int, fps: fl
     """``AUxx_r`` intensities of an OpenFace FeatureExtraction CSV on the 25 fps frame grid.
 
     Each successful row goes to frame ``round(timestamp * fps)``; frames with no successful row are
-    NaN. Returns float64 ``[n_frames, len(names)]``. OpenFace 2.0 (", " separators) and 2.2 (",")
-    both read.
+    NaN. Returns float64 ``[n_frames, len(names)]``. Read by the preprocess importer's
+    ``read_openface_csv`` (both OpenFace separators; the face with most successful rows).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise EmotagError(f"OpenFace CSV not found: {path}")
-    with path.open(newline="", encoding="utf-8") as f:
-        rows = list(csv.reader(f, skipinitialspace=True))
-    if not rows:
-        raise EmotagError(f"{path} is empty; expected an OpenFace FeatureExtraction CSV")
-    col = {name.strip(): i for i, name in enumerate(rows[0])}
-    wanted = ["timestamp", *(f"{n}_r" for n in names)]
-    missing = [c for c in wanted if c not in col]
-    if missing:
-        raise EmotagError(f"{path} lacks column(s) {', '.join(missing)}: give the CSV OpenFace "
-                          "FeatureExtraction writes with -aus")
+    times, success, values = read_openface_csv(Path(path), tuple(f"{n}_r" for n in names))
     out = np.full((n_frames, len(names)), np.nan)
-    for row in rows[1:]:
-        if len(row) != len(col):
-            continue
-        try:
-            if "success" in col and float(row[col["success"]]) < 0.5:
-                continue
-            i = int(round(float(row[col["timestamp"]]) * fps))
-            values = [float(row[col[f"{n}_r"]]) for n in names]
-        except ValueError as exc:
-            raise EmotagError(f"{path}: a non-numeric value ({exc})") from None
-        if 0 <= i < n_frames:
-            out[i] = values
+    frames = np.round(times[success] * fps).astype(int)
+    inside = (frames >= 0) & (frames < n_frames)
+    out[frames[inside]] = values[success][inside]                # a later row for the same frame wins
     if not np.isfinite(out).all(axis=1).any():
         raise EmotagError(f"{path} has no successful row within the {n_frames} frames compared")
     return out

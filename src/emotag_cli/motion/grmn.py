@@ -14,6 +14,7 @@ given (so that a DistributedDataParallel wrapper sees all parameters used in its
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -21,7 +22,7 @@ from torch import Tensor, nn
 
 from .config import MotionConfig
 from .control import teacher_forcing
-from .decoder import ExpertMotionDecoder
+from .decoder import DecoderOutput, ExpertMotionDecoder
 from .encoder import IdentityConditionedEncoder
 from .mouth import MouthDeltas, MouthRefinement
 from .windows import frame_windows
@@ -99,19 +100,12 @@ class GRMN(nn.Module):
         def mean(x: Tensor) -> Tensor:
             return (x * weights).sum(1)
 
-        delta = mean(out.delta)
-        n_expr = self.config.n_expr
-        audio_feature = mean(a)
-        mouth = None
+        result = self._averaged(out, h, a, mean)
         if mouth_positions is not None:
             if self.mouth is None:
                 raise ValueError("this motion network was built without the mouth refinement (config.mouth)")
-            mouth = self.mouth(mouth_positions, audio_feature, mouth_weight)
-        return MotionOutput(
-            expr=delta[:, :n_expr], jaw=delta[:, n_expr:], delta=delta, base=mean(out.base),
-            residual=mean(out.residual), gate=mean(out.gate), gate_used=mean(out.gate_used),
-            emotion_logits=mean(out.emotion_logits), emotion_used=mean(out.emotion_used),
-            feature=mean(h), audio_feature=audio_feature, mouth=mouth)
+            result.mouth = self.mouth(mouth_positions, result.audio_feature, mouth_weight)
+        return result
 
     def sequence(self, audio: Tensor, aus: Tensor, identity: Tensor, emotion: Tensor | None = None,
                  intensity: Tensor | float | None = None, chunk: int = 512) -> MotionOutput:
@@ -140,6 +134,11 @@ class GRMN(nn.Module):
             weights = valid.to(x.dtype)[..., None]
             return (windows * weights).sum(1) / weights.sum(1)
 
+        return self._averaged(out, h, a, mean)
+
+    def _averaged(self, out: DecoderOutput, h: Tensor, a: Tensor, mean: Callable[[Tensor], Tensor]) -> MotionOutput:
+        """The MotionOutput of per-frame decoder outputs, fused features h and audio features a,
+        each averaged over its window by ``mean``."""
         delta = mean(out.delta)
         n_expr = self.config.n_expr
         return MotionOutput(

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -121,11 +120,8 @@ def adapt(scene_path: Path | str, prior_path: Path | str, seconds: float, out: P
                          "scheduler": scheduler.state_dict()},
                   {"rank": 0, "rng": capture_rng(generators), "gaussians": state.state_dict()})
 
-    weights = LossWeights(flame=config.w_flame, kl=config.w_kl, score=config.w_score, dssim=config.w_dssim,
-                          depth=config.w_depth, normal=config.w_normal, position=config.w_position,
-                          scale=config.w_scale)
+    weights = LossWeights.of(config)
     log = LossLog(ckpt.path / "losses-rank-0.csv", resume_step)
-    recent: deque[dict[str, float]] = deque(maxlen=100)
     t_load = time.perf_counter() - t_start
     t0 = time.perf_counter() - log.offset
     try:
@@ -137,11 +133,9 @@ def adapt(scene_path: Path | str, prior_path: Path | str, seconds: float, out: P
                 stretches = draw_stretches(sampler, [data], config.motion_stretch, config.motion_batch, n_train)
                 terms = train_step(driver, grmn, optimizer, scheduler, None, state, data, model_dev, t, blend, weights,
                                    teacher, step / config.iterations, config.means_lr_final, config.densify, stretches)
-                recent.append(terms)
-                log.write({"step": step, "rank": 0, "identity": data.name, "frame": t,
-                           "phase": "static" if blend is None else "dynamic", "blend": blend or 0.0, **terms,
-                           "gaussians": state.gaussians.n, "lr_net": optimizer.param_groups[0]["lr"],
-                           "seconds": time.perf_counter() - t0})
+                log.write_step(terms, step=step, rank=0, identity=data.name, frame=t, blend=blend,
+                               gaussians=state.gaussians.n, lr_net=optimizer.param_groups[0]["lr"],
+                               seconds=time.perf_counter() - t0)
                 advance(1)
                 if on_step is not None:
                     on_step(step)
@@ -158,8 +152,7 @@ def adapt(scene_path: Path | str, prior_path: Path | str, seconds: float, out: P
                    emotion=data.emotion[:n_train].numpy())
     cam = track.camera
     camera = cam if cam.fixed else Camera(cam.fx, cam.fy, cam.cx, cam.cy, cam.width, cam.height, cam.w2c[cut])
-    losses = {k: float(np.mean([r[k] for r in recent if k in r])) for k in ("loss", "render", "flame", "depth")
-              if any(k in r for r in recent)}
+    losses = log.recent_means(("loss", "render", "flame", "depth"))
     with atomic_folder(out, overwrite=overwrite) as tmp:
         shutil.copyfile(ckpt.path / "losses-rank-0.csv", tmp / "losses.csv")
         write_avatar(

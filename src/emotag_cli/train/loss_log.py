@@ -9,6 +9,7 @@ the run started, resumed runs continuing the count).
 from __future__ import annotations
 
 import csv
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,13 @@ COLUMNS = ("step", "rank", "identity", "frame", "phase", "blend", "loss", "rende
 
 
 class LossLog:
-    def __init__(self, path: Path, resume_step: int | None = None, tensorboard: Path | None = None):
+    def __init__(self, path: Path, resume_step: int | None = None, tensorboard: Path | None = None,
+                 recent: int = 100):
         """Open ``path`` for appending; when resuming, rows after ``resume_step`` (written after
-        the checkpoint the run resumes from) are dropped first."""
+        the checkpoint the run resumes from) are dropped first. The loss terms of the last
+        ``recent`` steps are kept for ``recent_means``."""
         self.path = Path(path)
+        self.recent: deque[dict[str, float]] = deque(maxlen=recent)
         self.offset = 0.0
         if resume_step is not None and self.path.is_file():
             with open(self.path, newline="") as f:
@@ -52,6 +56,18 @@ class LossLog:
             for key in ("loss", "render", "flame", "kl", "score", "depth", "normal"):
                 if row.get(key) not in (None, ""):
                     self._tb.add_scalar(f"loss/{key}", float(row[key]), int(row["step"]))
+
+    def write_step(self, terms: dict[str, float], *, step: int, rank: int, identity: str, frame: int,
+                   blend: float | None, gaussians: int, lr_net: float, seconds: float) -> None:
+        """The row of one training step; ``blend`` None marks a static warm-up step."""
+        self.recent.append(terms)
+        self.write({"step": step, "rank": rank, "identity": identity, "frame": frame,
+                    "phase": "static" if blend is None else "dynamic", "blend": blend or 0.0, **terms,
+                    "gaussians": gaussians, "lr_net": lr_net, "seconds": seconds})
+
+    def recent_means(self, keys: tuple[str, ...]) -> dict[str, float]:
+        """Mean of each of ``keys`` over the recent steps that logged it (keys none logged are left out)."""
+        return {k: float(sum(v) / len(v)) for k in keys if (v := [r[k] for r in self.recent if k in r])}
 
     def flush(self) -> None:
         self._file.flush()

@@ -30,8 +30,9 @@ measures the head region and any opacity leaking out of it (the appearance fit's
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -231,6 +232,12 @@ class LossWeights:
     normal: float = 0.0
     position: float = 0.01
     scale: float = 1.0
+
+    @classmethod
+    def of(cls, config: Any) -> LossWeights:
+        """The weights a PretrainConfig or AdaptConfig sets (its ``w_<name>`` fields; a weight
+        the config has no field for keeps its default here, e.g. no L_Geo in pretraining)."""
+        return cls(**{f.name: getattr(config, f"w_{f.name}") for f in fields(cls) if hasattr(config, f"w_{f.name}")})
 
     @property
     def geometry(self) -> bool:

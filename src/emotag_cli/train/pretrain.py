@@ -24,7 +24,6 @@ and the checkpoint folder is then removed.
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -166,10 +165,8 @@ def _pretrain(paths: list[Path], out: Path, config: PretrainConfig, overwrite: b
         ckpt.save(step, shared, {"rank": env.rank, "rng": capture_rng(generators),
                                  "identities": {d.name: s.state_dict() for d, s in zip(data, states)}})
 
-    weights = LossWeights(flame=config.w_flame, kl=config.w_kl, score=config.w_score, dssim=config.w_dssim,
-                          position=config.w_position, scale=config.w_scale)
+    weights = LossWeights.of(config)
     log = LossLog(ckpt.path / f"losses-rank-{env.rank}.csv", resume_step)
-    recent: deque[dict[str, float]] = deque(maxlen=100)
     t_load = time.perf_counter() - t_start
     t0 = time.perf_counter() - log.offset
     try:
@@ -184,11 +181,9 @@ def _pretrain(paths: list[Path], out: Path, config: PretrainConfig, overwrite: b
                 stretches = draw_stretches(sampler, data, config.motion_stretch, config.motion_batch)
                 terms = train_step(wrapped, grmn, optimizer, scheduler, ema, state, d, model_dev, t, blend, weights,
                                    teacher, step / config.iterations, config.means_lr_final, config.densify, stretches)
-                recent.append(terms)
-                log.write({"step": step, "rank": env.rank, "identity": d.name, "frame": t,
-                           "phase": "static" if blend is None else "dynamic", "blend": blend or 0.0, **terms,
-                           "gaussians": state.gaussians.n, "lr_net": optimizer.param_groups[0]["lr"],
-                           "seconds": time.perf_counter() - t0})
+                log.write_step(terms, step=step, rank=env.rank, identity=d.name, frame=t, blend=blend,
+                               gaussians=state.gaussians.n, lr_net=optimizer.param_groups[0]["lr"],
+                               seconds=time.perf_counter() - t0)
                 advance(1)
                 if on_step is not None:
                     on_step(step)
@@ -207,8 +202,7 @@ def _pretrain(paths: list[Path], out: Path, config: PretrainConfig, overwrite: b
                 gaussians.update({name: s["gaussians"] for name, s in ckpt.load_shard(r, final)["identities"].items()})
         with ema.average_parameters(grmn):
             ema_state = {k: v.detach().cpu().clone() for k, v in grmn.state_dict().items()}
-        losses = {k: float(np.mean([r[k] for r in recent if k in r]))
-                  for k in ("loss", "render", "flame", "kl", "score") if any(k in r for r in recent)}
+        losses = log.recent_means(("loss", "render", "flame", "kl", "score"))
         with atomic_folder(out, overwrite=overwrite) as tmp:
             write_prior(tmp, config=to_dict(config), motion=motion,
                         grmn_state={k: v.detach().cpu() for k, v in grmn.state_dict().items()}, ema_state=ema_state,

@@ -24,8 +24,11 @@ INTENSITY_COLUMNS = tuple(f"{name}_r" for name in AU_NAMES)
 MIN_COVERAGE = 0.5  # refuse a CSV that matches fewer than this fraction of the scene's frames
 
 
-def read_openface_csv(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(timestamps ``[M]`` seconds, success ``[M]`` bool, intensities ``[M, 6]``) of one face.
+def read_openface_csv(path: Path, columns: tuple[str, ...] = INTENSITY_COLUMNS
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(timestamps ``[M]`` seconds, success ``[M]`` bool, values ``[M, len(columns)]``) of one face
+    (default columns: the 6 upper-face ``AUxx_r`` intensities); success is False where OpenFace
+    failed or a value is missing.
 
     When the CSV holds several ``face_id``s (FaceLandmarkVidMulti), the face with the most
     successful rows is taken.
@@ -39,7 +42,7 @@ def read_openface_csv(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         raise EmotagError(f"{path} is empty; expected an OpenFace FeatureExtraction CSV")
     header = [name.strip() for name in rows[0]]
     col = {name: i for i, name in enumerate(header)}
-    missing = [c for c in ("timestamp", *INTENSITY_COLUMNS) if c not in col]
+    missing = [c for c in ("timestamp", *columns) if c not in col]
     if missing:
         raise EmotagError(
             f"{path} lacks column(s) {', '.join(missing)}: give the CSV that OpenFace FeatureExtraction "
@@ -59,7 +62,7 @@ def read_openface_csv(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
     times = column("timestamp", np.nan)
     success = column("success", 1.0) > 0.5
-    values = np.stack([column(c, np.nan) for c in INTENSITY_COLUMNS], axis=1)
+    values = np.stack([column(c, np.nan) for c in columns], axis=1)
     face = column("face_id", 0.0)
     ids = np.unique(face)
     if len(ids) > 1:

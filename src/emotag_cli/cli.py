@@ -66,6 +66,10 @@ def preprocess(
     openface_csv: Annotated[Path | None, typer.Option(
         help="OpenFace FeatureExtraction CSV of this video (with --au-source openface).")] = None,
     emotion_model: Annotated[str, typer.Option(help="auto | fer | deepface.")] = "auto",
+    audio: Annotated[Path | None, typer.Option(
+        help="Sound file to use instead of the video's own audio track (sample 0 at frame 0). "
+             "Corpus mode: a sound file with the video's name beside it (talk.wav for talk.mp4) is used "
+             "automatically.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing scene folder.")] = False,
     shard: Annotated[str | None, typer.Option(
         help="Corpus mode: process only shard K/N of the sorted videos (e.g. 2/8).")] = None,
@@ -81,6 +85,7 @@ def preprocess(
     corpus: `emotag preprocess videos/ -o scenes --shard 3/8`
     """
     from .config import PreprocessConfig
+    from .preprocess.pipeline import paired_audio
     from .preprocess.pipeline import preprocess as run
     from .progress import Reporter
 
@@ -91,13 +96,16 @@ def preprocess(
         emotion_model=emotion_model,
     )
     if len(videos) == 1 and shard is None and not videos[0].is_dir():
-        scene = run(videos[0], out, config, overwrite=overwrite, reporter=Reporter())
+        scene = run(videos[0], out, config, overwrite=overwrite, reporter=Reporter(), audio=audio)
         typer.echo(str(scene.path))
         return
+    if audio is not None:
+        raise EmotagError("--audio takes one video; in corpus mode put each sound file beside its video, "
+                          "with the video's name (talk.wav for talk.mp4)")
     from .corpus import Shard, preprocess_corpus
 
-    preprocess_corpus(videos, out, Shard.parse(shard), lambda v, o: run(v, o, config, overwrite=overwrite,
-                                                                          reporter=Reporter()), overwrite)
+    preprocess_corpus(videos, out, Shard.parse(shard), lambda v, o: run(
+        v, o, config, overwrite=overwrite, reporter=Reporter(), audio=paired_audio(v)), overwrite)
 
 
 @app.command()

@@ -192,6 +192,8 @@ def _audio(info: MediaInfo, n: int, out: Path, config: PreprocessConfig, reporte
         path = Path(config.audio_encoder_path) if config.audio_encoder_path else None
         feats, meta = extract_audio_features(wav, n, encoder=config.audio_encoder, path=path)
         np.save(out / "audio_features.npy", feats.astype(np.float16))
+    for note in meta.get("phones", {}).get("notes", []):
+        reporter.warn(f"phones: {note}")
     return meta
 
 

@@ -8,6 +8,7 @@ docs/reference/audio-features.md.
 """
 
 from .extract import (
+    BASE_ENCODERS,
     DEFAULT_ENCODER,
     ENCODERS,
     check_encoder,
@@ -21,6 +22,7 @@ from .visemes import mouth_opening
 from .windows import TOKEN_RATE_HZ, WINDOW, fit_tokens, frame_windows, window_indices
 
 __all__ = [
+    "BASE_ENCODERS",
     "DEFAULT_ENCODER",
     "ENCODERS",
     "TOKEN_RATE_HZ",

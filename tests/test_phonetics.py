@@ -115,6 +115,15 @@ def test_noise_gives_a_result_and_a_mostly_closed_mouth():
     assert opening.shape == (75,) and np.isfinite(opening).all() and opening.mean() < 0.2
 
 
+def test_music_gives_a_result():
+    t = np.arange(4 * RATE) / RATE
+    notes = 220 * 2 ** (np.array([0, 4, 7, 12, 7, 4, 0, 5]) / 12)                 # an arpeggio, 0.5 s a note
+    f0 = notes[(t * 2).astype(int)]
+    music = sum(np.sin(2 * np.pi * k * np.cumsum(f0) / RATE) / k for k in (1, 2, 3)) * 0.2
+    opening = mouth_opening(music.astype(np.float32), 25.0)
+    assert opening.shape == (100,) and np.isfinite(opening).all() and 0 <= opening.min() <= opening.max() <= 1
+
+
 def test_a_0_3_s_clip_and_a_clip_shorter_than_one_frame(lj):
     opening = mouth_opening(lj[RATE : RATE + int(0.3 * RATE)], 25.0)     # 0.3 s of speech
     assert opening.shape == (8,) and np.isfinite(opening).all() and opening.max() > 0.2

@@ -17,7 +17,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from .phones import FRAME_S, Phone, speech_to_phones
+from ...errors import MissingBackendError
+from .phones import FRAME_S, INSTALL_HINT, Phone, model_dir, speech_to_phones
 from .windows import SAMPLE_RATE
 
 VISEMES = ("sil", "PP", "FF", "TH", "DD", "kk", "CH", "SS", "nn", "RR", "aa", "E", "I", "O", "U")
@@ -113,6 +114,10 @@ def mouth_opening(wav: np.ndarray, fps: float, *, use_words: bool = True, words:
     if not fps > 0:
         raise ValueError(f"fps must be positive, got {fps}")
     wav = np.asarray(wav, np.float32)
+    if wav.ndim != 1:
+        raise ValueError(f"wav must be mono [S], got shape {wav.shape}")
+    if model_dir() is None:  # without it every window would silently come out as silence
+        raise MissingBackendError(f"the phones mouth-opening track needs pocketsphinx: {INSTALL_HINT}")
     track = speech_to_phones(wav, use_words=use_words, words=words)
     times = frame_times(n_video_frames(len(wav), fps), fps)
     return opening_track(track.phones, track.duration_s, times, smooth_s, lead_s)

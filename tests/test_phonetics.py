@@ -174,6 +174,13 @@ def test_plus_phones_appends_16_channels_to_the_base_encoder(lj):
     assert np.array_equal(alone, both[..., 80:])
 
 
+def test_frame_features_at_the_scene_rate(lj):
+    feats = phonetic.frame_features(lj[: 2 * RATE], 30.0)
+    assert feats.shape == (60, 16) and feats.dtype == np.float32
+    assert np.allclose(feats[:, :15].sum(1), 1, atol=1e-5)
+    assert np.allclose(feats[:, 15], mouth_opening(lj[: 2 * RATE], 30.0), atol=1e-6)
+
+
 def test_encoder_names():
     assert encoder_option("mel-80+phones") == "mel+phones"
     assert encoder_option("wav2vec2:wav2vec2-base-960h+phones") == "wav2vec2+phones"

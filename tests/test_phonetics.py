@@ -109,6 +109,12 @@ def test_silence_gives_a_closed_mouth_without_decoding():
     assert np.array_equal(mouth_opening(np.zeros(2 * RATE, np.float32), 25.0), np.zeros(50, np.float32))
 
 
+def test_a_recorded_pause_keeps_the_mouth_closed():
+    wav, _ = decode_audio(real_audio("emotalk_angry2.wav"), RATE)              # ~1 s of room tone, then speech
+    opening = mouth_opening(wav, 25.0)
+    assert opening[:20].max() < 0.05 and opening[25:].max() > 0.6
+
+
 def test_noise_gives_a_result_and_a_mostly_closed_mouth():
     noise = np.random.default_rng(0).normal(0, 0.1, 3 * RATE).astype(np.float32)
     opening = mouth_opening(noise, 25.0)

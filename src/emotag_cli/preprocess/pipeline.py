@@ -18,7 +18,7 @@ from ..config import PreprocessConfig, to_dict
 from ..errors import EmotagError
 from ..media.audio import align_to_frames, decode_audio
 from ..media.probe import MediaInfo, probe
-from ..media.video import decode_cfr
+from ..media.video import TruncatedVideo, decode_cfr
 from ..progress import Reporter, quiet
 from ..scene import AUDIO_RATE, N_LANDMARKS, SCENE_KIND, SCENE_VERSION, Scene, frame_name
 from ._mediapipe import quiet_native_stderr
@@ -60,6 +60,11 @@ def preprocess(video: Path, out: Path, config: PreprocessConfig | None = None, o
     with atomic_folder(out, overwrite=overwrite) as tmp:
         with quiet_native_stderr():
             boxes, n_faces = _detect_faces(info, n, config, reporter)
+        if len(boxes) < n:                      # the file is cut short: keep its real frames only
+            n = len(boxes)
+            if n < MIN_FRAMES:
+                raise EmotagError(f"{video.name}: only {n} frame(s) could be decoded (the file is cut short or "
+                                  f"damaged)")
         found = ~np.isnan(boxes).any(axis=1)
         if not found.any():
             raise EmotagError(f"no face found in any frame of {video.name}")
@@ -73,6 +78,7 @@ def preprocess(video: Path, out: Path, config: PreprocessConfig | None = None, o
         crops = crop_track(boxes, info.width, info.height, scale=config.crop_scale,
                            y_shift=config.crop_y_shift, mode=config.crop,
                            smooth_frames=config.crop_smooth_s * config.fps)
+        _warn_upscale(video, float(crops[0, 2]), config.size, reporter)
         with quiet_native_stderr():
             landmarks = _crop_pass(info, n, crops, tmp, config, reporter)
         face_found = ~np.isnan(landmarks).any(axis=(1, 2))
@@ -108,6 +114,14 @@ def preprocess(video: Path, out: Path, config: PreprocessConfig | None = None, o
     return Scene.open(out)
 
 
+def _warn_upscale(video: Path, side: float, size: int, reporter: Reporter) -> None:
+    """Say so when the crop holds fewer source pixels than the output frame (it is enlarged)."""
+    if side < size:
+        smaller = max(32, int(side) // 32 * 32)
+        reporter.warn(f"{video.name}: the face crop is {side:.0f} px wide in the source, so the {size} px frames "
+                      f"are upscaled {size / side:.2f}x; --size {smaller} keeps every output pixel a real one")
+
+
 def _check_backends(config: PreprocessConfig):
     """Fail before any work when a requested backend or input file is missing; returns the
     emotion teacher (loaded once, here)."""
@@ -124,18 +138,23 @@ def _check_backends(config: PreprocessConfig):
 
 
 def _detect_faces(info: MediaInfo, n: int, config: PreprocessConfig, reporter: Reporter) -> tuple[np.ndarray, int]:
-    """Pass 1 → ([N, 4] largest-face box per frame in source pixels, NaN if none; max faces seen)."""
+    """Pass 1 → ([N', 4] largest-face box per frame in source pixels, NaN if none; max faces seen).
+    N' < N when the file is cut short: only its decodable frames are kept (with a warning)."""
     boxes = np.full((n, 4), np.nan, dtype=np.float32)
     most = 0
     scale = max(info.width, info.height) / min(DETECT_SIDE, max(info.width, info.height))
     with reporter.step("detect faces", total=n) as advance, FaceMesh(max_faces=3, refine=False) as mesh:
-        for i, rgb in enumerate(decode_cfr(info, config.fps, max_side=DETECT_SIDE)):
-            faces = mesh(rgb)
-            most = max(most, len(faces))
-            if faces:
-                bb = [face_box(f) for f in faces]
-                boxes[i] = max(bb, key=lambda b: (b[2] - b[0]) * (b[3] - b[1])) * scale
-            advance(1)
+        try:
+            for i, rgb in enumerate(decode_cfr(info, config.fps, max_side=DETECT_SIDE, n_frames=n)):
+                faces = mesh(rgb)
+                most = max(most, len(faces))
+                if faces:
+                    bb = [face_box(f) for f in faces]
+                    boxes[i] = max(bb, key=lambda b: (b[2] - b[0]) * (b[3] - b[1])) * scale
+                advance(1)
+        except TruncatedVideo as exc:
+            reporter.warn(f"{exc}: the scene keeps the first {exc.decoded} frames")
+            boxes = boxes[:exc.decoded]
     return boxes, most
 
 
@@ -155,7 +174,7 @@ def _crop_pass(info: MediaInfo, n: int, crops: np.ndarray, out: Path, config: Pr
     jpeg = [cv2.IMWRITE_JPEG_QUALITY, config.jpeg_quality]
     try:
         with reporter.step("crop+landmarks", total=n) as advance, FaceMesh(max_faces=1, refine=True) as mesh:
-            for i, rgb in enumerate(decode_cfr(info, config.fps)):
+            for i, rgb in enumerate(decode_cfr(info, config.fps, n_frames=n)):
                 img = apply_crop(rgb, crops[i], config.size)
                 faces = mesh(img)
                 if faces:

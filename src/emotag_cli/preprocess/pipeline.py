@@ -90,7 +90,7 @@ def preprocess(video: Path, out: Path, config: PreprocessConfig | None = None, o
 
         features: dict[str, dict] = {}
         if info.has_audio:
-            features["audio"] = _audio(info, n, tmp, config, reporter)
+            features["audio"] = _audio(info, n, tmp, config, reporter, landmarks)
         features["aus"] = _aus(landmarks, n, tmp, config, reporter)
         features["emotion"], p_neutral = _emotion(tmp, n, landmarks, teacher, reporter)
         features["identity"] = _identity(tmp, n, landmarks, p_neutral, config, reporter)
@@ -198,20 +198,23 @@ def _crop_pass(info: MediaInfo, n: int, crops: np.ndarray, out: Path, config: Pr
     return landmarks
 
 
-def _audio(info: MediaInfo, n: int, out: Path, config: PreprocessConfig, reporter: Reporter) -> dict:
+def _audio(info: MediaInfo, n: int, out: Path, config: PreprocessConfig, reporter: Reporter,
+           landmarks: np.ndarray) -> dict:
     import soundfile as sf
 
     from .audio_features import extract_audio_features
+    from .av_offset import check_av_offset
 
     with reporter.step("audio"):
         samples, start = decode_audio(info.path, AUDIO_RATE)
         wav = align_to_frames(samples, start - info.start_s, n, config.fps, AUDIO_RATE)
+        wav, av_offset = check_av_offset(wav, landmarks, config.fps, config.av_offset, info.path.name, reporter)
         sf.write(out / "audio.wav", wav, AUDIO_RATE, subtype="PCM_16")
     with reporter.step("audio features"):
         path = Path(config.audio_encoder_path) if config.audio_encoder_path else None
         feats, meta = extract_audio_features(wav, n, encoder=config.audio_encoder, path=path)
         np.save(out / "audio_features.npy", feats.astype(np.float16))
-    return meta
+    return {**meta, "av_offset": av_offset}
 
 
 def _aus(landmarks: np.ndarray, n: int, out: Path, config: PreprocessConfig, reporter: Reporter) -> dict:

@@ -21,12 +21,12 @@ from typer.testing import CliRunner
 
 from emotag_cli.avatar import Avatar
 from emotag_cli.cli import app
+from emotag_cli.config import PreprocessConfig
 from emotag_cli.errors import EmotagError
 from emotag_cli.media.audio import decode_audio
 from emotag_cli.media.probe import probe
 from emotag_cli.media.video import TruncatedVideo, decode_cfr
 from emotag_cli.preprocess.pipeline import preprocess
-from emotag_cli.config import PreprocessConfig
 from emotag_cli.prior import Prior
 from emotag_cli.progress import Reporter, quiet
 from emotag_cli.scene import Scene

@@ -66,6 +66,9 @@ def preprocess(
     openface_csv: Annotated[Path | None, typer.Option(
         help="OpenFace FeatureExtraction CSV of this video (with --au-source openface).")] = None,
     emotion_model: Annotated[str, typer.Option(help="auto | fer | deepface.")] = "auto",
+    av_offset: Annotated[str, typer.Option(
+        help="warn: measure the audio's offset from the lips and warn above 2 frames; auto: also shift the "
+             "audio by it; or MS: shift the audio MS milliseconds earlier (negative: later).")] = "warn",
     overwrite: Annotated[bool, typer.Option(help="Replace an existing scene folder.")] = False,
     shard: Annotated[str | None, typer.Option(
         help="Corpus mode: process only shard K/N of the sorted videos (e.g. 2/8).")] = None,
@@ -88,7 +91,7 @@ def preprocess(
         size=size, crop=crop, crop_scale=crop_scale, audio_encoder=audio_encoder,
         audio_encoder_path=str(audio_encoder_path) if audio_encoder_path else None,
         au_source=au_source, openface_csv=str(openface_csv) if openface_csv else None,
-        emotion_model=emotion_model,
+        emotion_model=emotion_model, av_offset=av_offset,
     )
     if len(videos) == 1 and shard is None and not videos[0].is_dir():
         scene = run(videos[0], out, config, overwrite=overwrite, reporter=Reporter())

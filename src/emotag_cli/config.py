@@ -99,7 +99,8 @@ class PreprocessConfig:
             except ValueError:
                 ms = float("nan")
             if not abs(ms) <= 5000:
-                raise EmotagError(f"--av-offset must be warn, auto or milliseconds within ±5000, got {self.av_offset!r}")
+                raise EmotagError(f"--av-offset must be warn, auto or milliseconds within ±5000, "
+                                  f"got {self.av_offset!r}")
 
 
 HEAD_MODELS = ("open", "flame")

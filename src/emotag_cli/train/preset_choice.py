@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 
-# Seconds per adaptation step on one CPU thread of a shared 2-core machine (docs/commands/adapt.md,
-# "Measured"): cpu preset 132–144 s for 1500 steps; paper preset ~85 min for 20,000 steps.
+# Seconds per adaptation step on one CPU thread of a shared 2-core machine: cpu preset 132–144 s for
+# 1500 steps (docs/commands/adapt.md, "Measured"); paper preset ~85 min for 20,000 steps (issue 13).
 CPU_SECONDS_PER_STEP = {"cpu": 0.092, "paper": 0.255}
 
 

@@ -23,6 +23,7 @@ from emotag_cli.avatar import Avatar
 from emotag_cli.cli import app
 from emotag_cli.config import PreprocessConfig
 from emotag_cli.errors import EmotagError
+from emotag_cli.evaluation.run import evaluate
 from emotag_cli.media.audio import decode_audio
 from emotag_cli.media.probe import probe
 from emotag_cli.media.video import TruncatedVideo, decode_cfr
@@ -48,13 +49,28 @@ def _emotag(*args: str, **kwargs) -> subprocess.Popen:
 def test_ctrl_c_exits_130_and_says_what_was_kept(tmp_path):
     video = real_video("mimictalk_German_20s.mp4")            # 500 frames: still running after the signal
     proc = _emotag("preprocess", str(video), "-o", str(tmp_path / "scene"), "--size", "128")
-    time.sleep(8)
+    time.sleep(12)                                              # imports done, decoding under way
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     last = err.strip().splitlines()[-1]
     assert last.startswith("emotag: interrupted; nothing was written")
     assert list(tmp_path.iterdir()) == []                      # no scene, no temporary folder
+
+
+def test_ctrl_c_during_training_names_the_checkpoint(scenes, prior, tmp_path):
+    out = tmp_path / "avatar"
+    proc = _emotag("adapt", str(scenes[0]), "--prior", str(prior), "-o", str(out), "--seconds", "1", "--preset",
+                   "cpu", "--iterations", "5000", "--gaussians", "300", "--size", "64", "--checkpoint-every", "3")
+    deadline = time.monotonic() + 300
+    while not (tmp_path / "avatar.ckpt" / "latest").is_file() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("emotag: interrupted; stopped after step ") and "continue with --resume" in last
+    assert str(tmp_path / "avatar.ckpt") in last and not out.exists()
 
 
 # ---------------------------------------------------------------- inputs
@@ -95,6 +111,8 @@ def test_cut_short_video_keeps_only_real_frames_and_small_clip_warns_upscale(tmp
     warnings = " | ".join(scene.manifest["warnings"])
     assert f"only {decoded} of 100 frames" in warnings
     assert "upscaled" in warnings and "--size 224" in warnings
+    with pytest.raises(EmotagError, match=f"only {decoded} of 100 frames"):     # eval refuses, never counts 100
+        evaluate(cut)
 
 
 def test_image_given_as_video_is_named(tmp_path):

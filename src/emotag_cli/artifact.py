@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, interrupt
 from .errors import EmotagError
 
 MANIFEST = "manifest.json"
@@ -187,6 +187,7 @@ def atomic_folder(target: Path, overwrite: bool = False) -> Iterator[Path]:
     tmp.mkdir()
     try:
         yield tmp
+        interrupt.check()                    # a Ctrl-C whose first raise was swallowed: do not publish
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

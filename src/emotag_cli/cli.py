@@ -220,6 +220,7 @@ def main() -> None:
     """Console entry point: user errors become one line on stderr and a non-zero exit code."""
     from . import interrupt
 
+    interrupt.install()
     try:
         code = app(standalone_mode=False)
     except EmotagError as exc:

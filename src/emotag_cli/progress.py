@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from . import interrupt
+
 
 def _terminal_stderr():
     """A private duplicate of fd 2, so progress stays visible while native libraries' fd 2 is
@@ -41,15 +43,20 @@ class Reporter:
         converged) fills its bar when it ends, so a finished step never looks stalled.
         """
         t0 = time.perf_counter()
+        interrupt.check()
         if not self._enabled:
-            yield lambda n=1: None
+            yield lambda n=1: interrupt.check()
         else:
             columns = [TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
             if total is not None:
                 columns += [TextColumn("eta"), TimeRemainingColumn()]
             with Progress(*columns, console=self._console, transient=False) as bar:
                 task = bar.add_task(name, total=total)
-                yield lambda n=1: bar.advance(task, n)
+                def advance(n: int = 1) -> None:
+                    bar.advance(task, n)
+                    interrupt.check()
+
+                yield advance
                 bar.update(task, total=total or 1, completed=total or 1)
         self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - t0
 

@@ -79,3 +79,11 @@ def test_loudness_track_has_one_value_per_frame():
 def test_bad_av_offset_setting_is_refused(value):
     with pytest.raises(EmotagError, match="--av-offset must be warn, auto or milliseconds"):
         PreprocessConfig(av_offset=value).validate()
+
+
+def test_a_clip_too_short_to_measure_is_left_alone(delayed_scene):
+    scene, late = delayed_scene
+    reporter = quiet()
+    kept, record = check_av_offset(late[:40 * 640], scene.landmarks[:40], scene.fps, "auto", "clip.mp4", reporter)
+    assert kept is not None and record["applied_ms"] == 0.0 and not record["measured"]["reliable"]
+    assert "could not be measured reliably" in reporter.warnings[0]

@@ -33,6 +33,7 @@ DETREND_S = 1.0          # high-pass: subtract a moving average over this long
 MIN_PEAK = 0.35          # the best correlation must reach this, ...
 MIN_MARGIN = 0.15        # ... beat every lag more than 3 frames away from it by this much, ...
 HALVES_AGREE_MS = 200.0  # ... and each half of the clip alone must find it within this
+MIN_SECONDS = 2.0        # shorter clips are not measured (reliable = False)
 WINDOW = 1024            # samples of the loudness track's analysis window (64 ms)
 BAND_HZ = (1000.0, 3000.0)
 FLOOR_DB = 50.0
@@ -127,12 +128,15 @@ def measure(wav: np.ndarray, landmarks: np.ndarray, fps: float) -> Measurement:
     opening = mouth_opening(landmarks)
     audio = np.asarray(AUDIO_TRACK(wav, fps), np.float64)
     n = min(len(opening), len(audio))
+    name = getattr(AUDIO_TRACK, "__name__", "audio track")
+    unmeasured = Measurement(0.0, 0.0, float("nan"), float("nan"), 0.0, (float("nan"),) * 2, name)
+    if n < MIN_SECONDS * fps:
+        return unmeasured
     opening, audio = _highpass(opening[:n], fps), _highpass(audio[:n], fps)
     max_lag = max(1, min(int(round(MAX_LAG_S * fps)), n // 3))
-    name = getattr(AUDIO_TRACK, "__name__", "audio track")
     lag, r = _best_lag(opening, audio, max_lag)
     if not np.isfinite(lag):
-        return Measurement(0.0, 0.0, float("nan"), float("nan"), 0.0, (float("nan"),) * 2, name)
+        return unmeasured
     best = int(round(lag)) + max_lag
     far = np.abs(np.arange(len(r)) - best) > 3
     margin = float(r[best] - np.nanmax(r[far])) if np.isfinite(r[far]).any() else 0.0
@@ -174,8 +178,10 @@ def check_av_offset(wav: np.ndarray, landmarks: np.ndarray, fps: float, setting:
         return wav, record
     if setting == "auto":
         if not found.reliable:
-            reporter.warn(f"{name}: the audio's offset from the lips could not be measured reliably (best r "
-                          f"{found.correlation:.2f}); audio kept as recorded, give --av-offset MS to shift it")
+            why = (f"best r {found.correlation:.2f}" if np.isfinite(found.correlation)
+                   else f"under {MIN_SECONDS:g} s of audio with a face")
+            reporter.warn(f"{name}: the audio's offset from the lips could not be measured reliably ({why}); "
+                          f"audio kept as recorded, give --av-offset MS to shift it")
             return wav, record
         if not big:
             return wav, record

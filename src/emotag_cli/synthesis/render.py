@@ -67,6 +67,8 @@ def render(avatar_path: Path, audio_path: Path, out: Path, config: RenderConfig 
     if frames_dir is not None and _non_empty(Path(frames_dir)) and not overwrite:
         raise EmotagError(f"{frames_dir} already holds files; pass --overwrite to replace them")
     avatar = Avatar.open(avatar_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _check_writable(out.parent)             # fail here, naming the folder, not after minutes of rendering
     with reporter.step("audio"):
         wav, _ = decode_audio(Path(audio_path), AUDIO_RATE)
         seconds = len(wav) / AUDIO_RATE
@@ -96,7 +98,6 @@ def render(avatar_path: Path, audio_path: Path, out: Path, config: RenderConfig 
         seq = grmn.sequence(torch.from_numpy(feats.astype(np.float32)), aus, avatar.identity(), emotion, intensity)
     pose = {k: torch.from_numpy(np.asarray(v, np.float32)) for k, v in source.pose.items()}
     w2c = torch.from_numpy(np.asarray(source.w2c, np.float32))
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{np.random.randint(1 << 30):08x}.mp4"
     t0 = time.perf_counter()
     try:
@@ -140,6 +141,13 @@ def render(avatar_path: Path, audio_path: Path, out: Path, config: RenderConfig 
 
 def _non_empty(folder: Path) -> bool:
     return folder.is_dir() and any(folder.iterdir())
+
+
+def _check_writable(folder: Path) -> None:
+    """Raise the OSError (naming a file in ``folder``) that writing there would raise."""
+    probe = folder / f".emotag.tmp-{np.random.randint(1 << 30):08x}"
+    probe.touch()
+    probe.unlink()
 
 
 __all__ = ["RenderConfig", "render"]

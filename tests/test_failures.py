@@ -1,5 +1,5 @@
 """Every failure says so: Ctrl-C, cut-short videos, damaged artifacts, wrong inputs and outputs
-(issue 13). Each test here failed on the code before it."""
+(issue 13). Each behaviour tested here was missing before that issue."""
 
 from __future__ import annotations
 

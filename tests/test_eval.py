@@ -31,7 +31,8 @@ from _media import real_frames, write_video
 from conftest import real_video
 
 METRIC_KEYS = {"psnr", "ssim", "psnr_head", "ssim_head", "lpips", "lmd", "aue_u", "aue_l", "sync_c", "sync_e",
-               "av_sync_proxy", "av_sync_proxy_reference", "emotion_accuracy", "emotion_probability"}
+               "av_sync_proxy", "av_sync_proxy_reference", "av_sync_proxy_lag0", "av_sync_proxy_reference_lag0",
+               "mouth_opening_vs_reference", "phone_sync", "emotion_accuracy", "emotion_probability"}
 METRIC_FIELDS = {"label", "unit", "better", "value", "frames_scored", "frames_unscored", "source", "unavailable",
                  "details"}
 
@@ -358,6 +359,13 @@ def test_json_report_has_the_documented_keys(small_clip, tmp_path, monkeypatch):
     assert m["psnr_head"]["value"] is None and "scene" in m["psnr_head"]["unavailable"]
     assert m["sync_c"]["value"] is None and "syncnet" in m["sync_c"]["unavailable"].lower()
     assert m["av_sync_proxy"]["value"] == m["av_sync_proxy_reference"]["value"]
+    # The zero-lag proxy is reported beside the best lag (never above it); the same clip as its own
+    # reference opens its mouth exactly as the reference does.
+    assert m["av_sync_proxy_lag0"]["value"] == m["av_sync_proxy"]["details"]["correlation_at_zero_offset"]
+    assert m["av_sync_proxy_lag0"]["value"] <= m["av_sync_proxy"]["value"]
+    assert m["mouth_opening_vs_reference"]["value"] == pytest.approx(1.0)
+    assert m["mouth_opening_vs_reference"]["frames_scored"] == 30
+    assert m["phone_sync"]["value"] is None and "phonetic" in m["phone_sync"]["unavailable"]
     assert sum(m["emotion_probability"]["details"]["mean_distribution"].values()) == pytest.approx(1.0)
 
 
@@ -384,6 +392,8 @@ def test_a_video_without_audio_reports_sync_unavailable_and_openface_csvs_drive_
     m = report["metrics"]
     assert m["av_sync_proxy"]["value"] is None and m["av_sync_proxy"]["unavailable"] == "the video has no audio track"
     assert m["av_sync_proxy_reference"]["value"] is not None                 # the reference has audio
+    assert m["av_sync_proxy_lag0"]["unavailable"] == "the video has no audio track"
+    assert m["mouth_opening_vs_reference"]["value"] > 0.9                     # same mouth, re-encoded
     assert m["psnr"]["value"] > 30                                           # same frames, re-encoded
     assert m["aue_l"]["value"] == pytest.approx(1.0) and m["aue_u"]["value"] == pytest.approx(0.0)
     assert m["aue_l"]["source"] == "OpenFace AUs" and m["aue_l"]["details"]["per_au"]["AU25"] == pytest.approx(1.0)
@@ -497,3 +507,18 @@ def test_emotion_accuracy_on_the_sad_mead_clip(tmp_path):
 def test_to_json_is_strict_json_with_non_finite_numbers_as_strings():
     text = to_json({"a": float("inf"), "b": [float("-inf"), float("nan")], "c": 1.5, "d": None})
     assert json.loads(text) == {"a": "inf", "b": ["-inf", "nan"], "c": 1.5, "d": None}
+
+
+def test_phone_sync_slot_scores_the_opening_against_a_phonetic_track(monkeypatch):
+    from emotag_cli.evaluation import lip_figures
+
+    _, lm = clip_landmarks(real_video("real3dportrait_May_5s.mp4"), size=256, max_frames=40)
+    opening = sync.mouth_opening(lm)
+    audio = np.zeros(40 * 640, np.float32)
+    assert lip_figures.phone_sync(lm, audio, 25.0, "no audio").value is None      # no track installed yet
+    # A phonetic track that says exactly how open the mouth is scores 1; its mirror image scores -1.
+    monkeypatch.setattr(lip_figures, "PHONETIC_TRACK", lambda wav, fps: opening[: len(wav) // 640])
+    assert lip_figures.phone_sync(lm, audio, 25.0, "no audio").value == pytest.approx(1.0)
+    monkeypatch.setattr(lip_figures, "PHONETIC_TRACK", lambda wav, fps: -opening)
+    assert lip_figures.phone_sync(lm, audio, 25.0, "no audio").value == pytest.approx(-1.0)
+    assert lip_figures.phone_sync(lm, None, 25.0, "no audio").unavailable == "no audio"

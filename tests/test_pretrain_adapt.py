@@ -125,8 +125,8 @@ def test_pretrain_refuses_scenes_that_do_not_match(scenes, tmp_path):
     shutil.copytree(scenes[1], other)
     manifest = read_manifest(other, "scene", 1)
     manifest["features"]["audio"]["encoder"] = "whisper-tiny"
-    write_manifest(other, manifest)
     np.save(other / "audio_features.npy", np.zeros((N_FRAMES, 16, 384), np.float16))
+    write_manifest(other, manifest)
     with pytest.raises(EmotagError, match=r"whisper-tiny \(384-d\) instead of mel-80 \(80-d\)"):
         pretrain([scenes[0], other], tmp_path / "prior", tiny_pretrain(), reporter=quiet())
     with pytest.raises(EmotagError, match="listed twice"):
@@ -188,8 +188,8 @@ def test_adapt_refusals(scenes, prior, tmp_path):
     shutil.copytree(scenes[0], other)
     manifest = read_manifest(other, "scene", 1)
     manifest["features"]["audio"]["encoder"] = "hubert:hubert-base-ls960"
-    write_manifest(other, manifest)
     np.save(other / "audio_features.npy", np.zeros((N_FRAMES, 16, 768), np.float16))
+    write_manifest(other, manifest)
     with pytest.raises(EmotagError, match="hubert.*768-d.*instead of mel-80"):
         adapt(other, prior, 1.0, tmp_path / "a", tiny_adapt(), reporter=quiet())
     with pytest.raises(EmotagError, match="not a prior"):

@@ -402,8 +402,10 @@ def test_track_writes_a_complete_artifact_atomically(tmp_path, model):
         track(scene.path, config, overwrite=True, reporter=quiet(), model=broken)
     assert (out / "params.npz").read_bytes() == before
     assert [p.name for p in scene.path.iterdir() if p.name.startswith(".")] == []
-    # A scene whose landmarks changed after tracking refuses the stale track.
+    # A scene whose landmarks changed after tracking (and whose manifest was rewritten with them)
+    # refuses the stale track.
     np.save(scene.path / "landmarks.npy", np.load(scene.path / "landmarks.npy") + 1)
+    write_manifest(scene.path, json.loads((scene.path / "manifest.json").read_text()))
     with pytest.raises(EmotagError, match="other landmarks"):
         open_track(scene.path)
 

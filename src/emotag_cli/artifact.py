@@ -2,8 +2,11 @@
 
 Every stage writes one folder (a scene, a prior, an avatar) with a ``manifest.json`` at its root.
 The manifest names the artifact's kind and schema version, the config that made it, the tool
-versions and input hashes. A stage reads its inputs through :func:`read_manifest`, which refuses
-a folder of another kind or another schema version with a one-line message.
+versions, input hashes, and the size and SHA-256 of every file written (``files``). A stage reads
+its inputs through :func:`read_manifest`, which refuses a folder of another kind or another schema
+version, and a folder whose files were cut short or changed since they were written, with a
+one-line message — before anything is loaded. (Artifacts made before ``files`` was recorded are
+read without that check.)
 
 Writes are atomic: a stage builds its output in a hidden temporary folder beside the target and
 renames it into place only when everything succeeded, so an interrupted or failed run leaves no
@@ -23,10 +26,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, interrupt
 from .errors import EmotagError
 
 MANIFEST = "manifest.json"
+MADE_BY = {"scene": "emotag preprocess", "track": "emotag track", "prior": "emotag pretrain",
+           "avatar": "emotag adapt"}
+_verified: dict[Path, tuple[int, int]] = {}     # file -> (bytes, mtime_ns) already hashed in this process
 
 
 def file_sha256(path: Path, limit: int | None = None) -> str:
@@ -72,7 +78,45 @@ def new_manifest(kind: str, version: int, config: dict[str, Any], **fields: Any)
     }
 
 
+def file_table(folder: Path) -> dict[str, dict[str, Any]]:
+    """{path relative to ``folder`` (POSIX): {"bytes", "sha256"}} of every file in it but the manifest."""
+    folder = Path(folder)
+    table = {}
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder).as_posix()
+        if path.is_file() and rel not in (MANIFEST, MANIFEST + ".tmp"):
+            table[rel] = {"bytes": path.stat().st_size, "sha256": file_sha256(path)}
+    return table
+
+
+def verify_files(folder: Path, manifest: dict[str, Any], kind: str) -> None:
+    """Refuse a folder whose files differ from the sizes and SHA-256 its manifest recorded."""
+    table = manifest.get("files")
+    if not isinstance(table, dict):
+        return                              # made before per-file hashes were recorded
+    folder = Path(folder)
+    rerun = f"re-run `{MADE_BY.get(kind, 'the stage that made it')}`"
+    for rel, record in table.items():
+        path = folder / rel
+        if not path.is_file():
+            raise EmotagError(f"{kind} {folder} is incomplete: missing {rel}; {rerun}")
+        stat = path.stat()
+        if stat.st_size != record.get("bytes"):
+            raise EmotagError(f"{kind} {folder}: file {rel} is damaged ({stat.st_size} bytes, "
+                              f"{record.get('bytes')} when written); {rerun}")
+        key = path.absolute()
+        if _verified.get(key) == (stat.st_size, stat.st_mtime_ns):
+            continue
+        if file_sha256(path) != record.get("sha256"):
+            raise EmotagError(f"{kind} {folder}: file {rel} is damaged (its SHA-256 differs from the one "
+                              f"written with it); {rerun}")
+        _verified[key] = (stat.st_size, stat.st_mtime_ns)
+
+
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
+    """Write ``manifest`` into ``folder`` with the size and SHA-256 of every file already there
+    (write it last)."""
+    manifest = {**manifest, "files": file_table(folder)}
     tmp = Path(folder) / (MANIFEST + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
     os.replace(tmp, Path(folder) / MANIFEST)
@@ -94,15 +138,21 @@ def read_manifest(folder: Path, kind: str, version: int) -> dict[str, Any]:
         raise EmotagError(f"{path} is corrupt (not a JSON object); re-create the {kind}")
     found = manifest.get("kind")
     if found != kind:
-        raise EmotagError(f"{folder} is a {found or 'unknown artifact'}, not a {kind}")
+        raise EmotagError(f"{folder} is {_a(found or 'unknown artifact')}, not {_a(kind)}")
     got = manifest.get("schema_version")
     if got != version:
         made_by = manifest.get("tools", {}).get("emotag", "an unknown version")
         raise EmotagError(
-            f"{folder} is a {kind} of schema version {got} (made by emotag {made_by}); this emotag "
-            f"{__version__} reads version {version}: re-run the stage that made it"
+            f"{folder} is {_a(kind)} of schema version {got} (made by emotag {made_by}); this emotag "
+            f"{__version__} reads version {version}: re-run `{MADE_BY.get(kind, 'the stage that made it')}`"
         )
+    verify_files(folder, manifest, kind)
     return manifest
+
+
+def _a(noun: str) -> str:
+    """The noun with its indefinite article ("an avatar", "a scene")."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
 def read_complete(folder: Path, kind: str, version: int, files: tuple[str, ...], keys: tuple[str, ...],
@@ -137,6 +187,7 @@ def atomic_folder(target: Path, overwrite: bool = False) -> Iterator[Path]:
     tmp.mkdir()
     try:
         yield tmp
+        interrupt.check()                    # a Ctrl-C whose first raise was swallowed: do not publish
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -72,6 +72,9 @@ def preprocess(
         help="Sound file to use instead of the video's own audio track (sample 0 at frame 0). "
              "Corpus mode: a sound file with the video's name beside it (talk.wav for talk.mp4) is used "
              "automatically.")] = None,
+    av_offset: Annotated[str, typer.Option(
+        help="warn: measure the audio's offset from the lips and warn above 2 frames; auto: also shift the "
+             "audio by it; or MS: shift the audio MS milliseconds earlier (negative: later).")] = "warn",
     overwrite: Annotated[bool, typer.Option(help="Replace an existing scene folder.")] = False,
     shard: Annotated[str | None, typer.Option(
         help="Corpus mode: process only shard K/N of the sorted videos (e.g. 2/8).")] = None,
@@ -80,8 +83,8 @@ def preprocess(
     masks, a background plate, audio features, AUs, emotion and an identity embedding.
 
     Several videos (or folders of videos), or `--shard K/N`, is corpus mode: each video becomes
-    OUT/<video name>; videos whose scene is already complete are skipped, and a bad video is
-    reported and skipped.
+    OUT/VIDEO_NAME (the video's file name without its suffix); videos whose scene is already
+    complete are skipped, and a bad video is reported and skipped.
 
     Example: `emotag preprocess talk.mp4 -o scenes/alice --size 512`;
     corpus: `emotag preprocess videos/ -o scenes --shard 3/8`
@@ -95,7 +98,7 @@ def preprocess(
         size=size, crop=crop, crop_scale=crop_scale, audio_encoder=audio_encoder,
         audio_encoder_path=str(audio_encoder_path) if audio_encoder_path else None,
         au_source=au_source, openface_csv=str(openface_csv) if openface_csv else None,
-        emotion_model=emotion_model,
+        emotion_model=emotion_model, av_offset=av_offset,
     )
     if len(videos) == 1 and shard is None and not videos[0].is_dir():
         scene = run(videos[0], out, config, overwrite=overwrite, reporter=Reporter(), audio=audio)
@@ -225,32 +228,56 @@ _register_commands()
 
 def main() -> None:
     """Console entry point: user errors become one line on stderr and a non-zero exit code."""
+    from . import interrupt
+
+    interrupt.install()
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except EmotagError as exc:
         if _state["debug"]:
             raise
         print(f"emotag: error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        print("emotag: interrupted", file=sys.stderr)
-        sys.exit(130)
+        code = interrupt.EXIT_CODE
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
         print("emotag: aborted", file=sys.stderr)
         sys.exit(1)
+    except OSError as exc:
+        if _state["debug"] or exc.filename is None:
+            _crash(exc)
+        print(f"emotag: error: {_os_error_line(exc)}", file=sys.stderr)
+        sys.exit(EmotagError.exit_code)
     except Exception as exc:  # noqa: BLE001 - the one place that turns crashes into a message
-        import click
+        _crash(exc)
+    # Typer turns a KeyboardInterrupt inside a command into Exit(130), which non-standalone mode
+    # returns instead of raising; a command itself returns None.
+    if code == interrupt.EXIT_CODE:
+        print(f"emotag: {interrupt.message()}", file=sys.stderr)
+    sys.exit(code if isinstance(code, int) else 0)
 
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if _state["debug"]:
-            raise
-        print(f"emotag: internal error: {exc.__class__.__name__}: {exc} (run with --debug for the traceback)",
-              file=sys.stderr)
-        sys.exit(1)
+
+def _os_error_line(exc: OSError) -> str:
+    """ "PATH: reason" for a file-system error, naming the folder instead of a hidden temporary file."""
+    path = Path(exc.filename)
+    if path.name.startswith(".") and ".tmp-" in path.name:
+        path = path.parent
+    return f"{path}: {(exc.strerror or exc.__class__.__name__).lower()}"
+
+
+def _crash(exc: BaseException) -> None:
+    import click
+
+    if isinstance(exc, click.exceptions.ClickException):
+        exc.show()
+        sys.exit(exc.exit_code)
+    if _state["debug"]:
+        raise exc
+    print(f"emotag: internal error: {exc.__class__.__name__}: {exc} (run with --debug for the traceback)",
+          file=sys.stderr)
+    sys.exit(1)
 
 
 if __name__ == "__main__":

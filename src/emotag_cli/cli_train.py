@@ -57,7 +57,8 @@ def adapt_command(
     out: Annotated[Path, typer.Option("-o", "--out", help="Avatar folder to write.")],
     seconds: Annotated[float, typer.Option(help="Seconds from the start of the scene to train on; the rest is "
                                                 "kept for evaluation.")] = 5.0,
-    preset: Annotated[str, typer.Option(help="paper: 20K steps, 60K Gaussians (GPU); cpu: a small run.")] = "paper",
+    preset: Annotated[str | None, typer.Option(help="paper: 20K steps, 60K Gaussians (GPU); cpu: a small run "
+                                                    "(default: paper with CUDA, cpu without).")] = None,
     tune: Annotated[str, typer.Option(help="adain: tune only the AdaIN modulation (paper); all: the whole "
                                            "motion network.")] = "adain",
     iterations: Annotated[int | None, typer.Option(help="Steps (default: the preset's).")] = None,
@@ -78,11 +79,14 @@ def adapt_command(
     Example: `emotag adapt scenes/alice --prior prior --seconds 5 -o avatars/alice --preset cpu`
     """
     from .config import AdaptConfig
-    from .progress import Reporter
+    from .progress import Reporter, stderr
     from .train.adapt import adapt
+    from .train.preset_choice import cpu_notice, default_preset, uses_cuda
 
-    config = AdaptConfig.preset_named(preset, tune=tune, seed=seed, **_given(
+    config = AdaptConfig.preset_named(preset or default_preset(device), tune=tune, seed=seed, **_given(
         iterations=iterations, warmup=warmup, size=size, n_gaussians=gaussians, checkpoint_every=checkpoint_every))
+    if not uses_cuda(device):
+        stderr.print(cpu_notice(config.preset, config.iterations, chosen=preset is not None), highlight=False)
     path = adapt(scene, prior, seconds, out, config, overwrite=overwrite, reporter=Reporter(), resume=resume,
                  device=device)
     typer.echo(str(path))

@@ -56,6 +56,9 @@ class PreprocessConfig:
     emotion_model: see docs/reference/emotion-and-identity.md.
     identity_top_k: frames (most neutral first) averaged into the identity embedding.
     jpeg_quality: quality of the stored frames.
+    av_offset: "warn" (measure the audio's offset from the lips and warn above 2 frames), "auto"
+        (also shift the audio by the measured offset), or a number of milliseconds to shift it by
+        (> 0: the audio is late and moves earlier); see preprocess/av_offset.py.
     """
 
     size: int = 512
@@ -72,6 +75,7 @@ class PreprocessConfig:
     identity_top_k: int = 50
     jpeg_quality: int = 95
     min_seconds_warn: float = 5.0
+    av_offset: str = "warn"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -89,6 +93,14 @@ class PreprocessConfig:
             )
         if not 1.0 <= self.crop_scale <= 4.0:
             raise EmotagError(f"--crop-scale must be between 1 and 4, got {self.crop_scale}")
+        if self.av_offset not in ("warn", "auto"):
+            try:
+                ms = float(self.av_offset)
+            except ValueError:
+                ms = float("nan")
+            if not abs(ms) <= 5000:
+                raise EmotagError(f"--av-offset must be warn, auto or milliseconds within ±5000, "
+                                  f"got {self.av_offset!r}")
 
 
 HEAD_MODELS = ("open", "flame")

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from . import interrupt
 from .errors import EmotagError
 
 T = TypeVar("T")
@@ -93,6 +94,11 @@ def run_items(items: Sequence[T], label: Callable[[T], str], complete: Callable[
             continue
         try:
             work(item)
+        except KeyboardInterrupt:
+            if result.done:
+                interrupt.keep(f"{len(result.done)} finished item(s) kept: run the same command again to continue "
+                               f"(they are skipped)")
+            raise
         except EmotagError as exc:
             result.failed[name] = str(exc)
             say(f"[{i}/{len(items)}] {name}: failed: {exc}")

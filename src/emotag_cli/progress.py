@@ -9,7 +9,9 @@ import time
 from collections.abc import Callable, Iterator
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from . import interrupt
 
 
 def _terminal_stderr():
@@ -35,17 +37,27 @@ class Reporter:
 
     @contextlib.contextmanager
     def step(self, name: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
-        """Time a step; yields ``advance(n)`` for a bar of ``total`` units."""
+        """Time a step; yields ``advance(n)`` for a bar of ``total`` units.
+
+        A bar with a known total shows the time left; a step that ends early (an optimiser that
+        converged) fills its bar when it ends, so a finished step never looks stalled.
+        """
         t0 = time.perf_counter()
+        interrupt.check()
         if not self._enabled:
-            yield lambda n=1: None
+            yield lambda n=1: interrupt.check()
         else:
             columns = [TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+            if total is not None:
+                columns += [TextColumn("eta"), TimeRemainingColumn()]
             with Progress(*columns, console=self._console, transient=False) as bar:
                 task = bar.add_task(name, total=total)
-                yield lambda n=1: bar.advance(task, n)
-                if total is None:
-                    bar.update(task, total=1, completed=1)
+                def advance(n: int = 1) -> None:
+                    bar.advance(task, n)
+                    interrupt.check()
+
+                yield advance
+                bar.update(task, total=total or 1, completed=total or 1)
         self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - t0
 
     def warn(self, message: str) -> None:

@@ -28,7 +28,7 @@ from ..preprocess.emotion import EMOTIONS, emotion_teacher
 from ..preprocess.face_align import has_face
 from ..preprocess.face_mesh import N_REFINED, FaceMesh
 from ..progress import Reporter, quiet
-from . import au_error, sync, syncnet
+from . import au_error, lip_figures, sync, syncnet
 from .emotion_accuracy import emotion_index, emotion_scores
 from .image_metrics import psnr, ssim_map
 from .landmarks68 import N_POINTS, Landmarks68
@@ -215,22 +215,27 @@ def _aue(acc: _Accumulator, ref: Clip | None, n_pair: int, openface: AUPairs | N
 
 
 def _sync_proxy(key: str, label: str, mesh: np.ndarray, audio: np.ndarray | None, max_offset: int,
-                no_audio: str) -> Metric:
+                no_audio: str) -> list[Metric]:
+    """The proxy at its best offset, and at lag 0 (key + "_lag0")."""
     m = Metric(key, label, "", "higher")
+    zero = Metric(f"{key}_lag0", f"{label}, lag 0", "", "higher")
     if audio is None:
-        return m.missing(no_audio)
+        return [m.missing(no_audio), zero.missing(no_audio)]
     n = len(mesh)
     opening = sync.mouth_opening(mesh)
     result = sync.av_sync_proxy(opening, sync.frame_energy(audio, n), max_offset)
-    m.frames_unscored = int(np.isnan(opening).sum())
-    m.frames_scored = n - m.frames_unscored
+    m.frames_unscored = zero.frames_unscored = int(np.isnan(opening).sum())
+    m.frames_scored = zero.frames_scored = n - m.frames_unscored
     if not np.isfinite(result.correlation):
-        return m.missing(f"fewer than {sync.MIN_FRAMES} frames with a face, or a constant signal")
+        reason = f"fewer than {sync.MIN_FRAMES} frames with a face, or a constant signal"
+        return [m.missing(reason), zero.missing(reason)]
     m.value = result.correlation
     m.source = f"mouth opening vs audio energy, offset {result.offset:+d} of ±{max_offset} frames"
     m.details = {"offset_frames": result.offset, "correlation_at_zero_offset": result.at_zero,
                  "pairs_at_best_offset": result.frames}
-    return m
+    zero.value = result.at_zero
+    zero.source = "mouth opening vs audio energy, no offset search"
+    return [m, zero]
 
 
 def _syncnet(model: syncnet.SyncNet | None, reason: str | None, clip: Clip, mesh: np.ndarray,
@@ -271,12 +276,15 @@ def _sync(acc: _Accumulator, clip: Clip, ref: Clip | None, n_video: int, n_pair:
     audio = clip.audio()
     audio = None if audio is None else audio[: n_video * SAMPLES_PER_FRAME]
     out = _syncnet(*net, clip, acc.mesh_video, audio, size, reporter)
-    out.append(_sync_proxy("av_sync_proxy", "AV-sync proxy", acc.mesh_video, audio, max_offset,
-                           "the video has no audio track"))
+    out += _sync_proxy("av_sync_proxy", "AV-sync proxy", acc.mesh_video, audio, max_offset,
+                       "the video has no audio track")
     ref_audio = ref.audio() if ref is not None else None
-    out.append(_sync_proxy("av_sync_proxy_reference", "AV-sync proxy (reference)", acc.mesh_ref,
-                           None if ref_audio is None else ref_audio[: n_pair * SAMPLES_PER_FRAME], max_offset,
-                           "no --reference given" if ref is None else "the reference has no audio"))
+    out += _sync_proxy("av_sync_proxy_reference", "AV-sync proxy (reference)", acc.mesh_ref,
+                       None if ref_audio is None else ref_audio[: n_pair * SAMPLES_PER_FRAME], max_offset,
+                       "no --reference given" if ref is None else "the reference has no audio")
+    out.append(lip_figures.mouth_opening_vs_reference(acc.mesh_video[:n_pair], acc.mesh_ref if ref is not None
+                                                      else None, "no --reference given"))
+    out.append(lip_figures.phone_sync(acc.mesh_video, audio, FPS, "the video has no audio track"))
     return out
 
 

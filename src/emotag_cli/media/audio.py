@@ -16,6 +16,10 @@ def decode_audio(path: Path, rate: int = 16000) -> tuple[np.ndarray, float]:
     Any codec, rate and channel layout ffmpeg reads; channels are averaged to mono and resampled
     by libswresample.
     """
+    if not Path(path).exists():
+        raise EmotagError(f"{path}: no such file")
+    if not Path(path).is_file():
+        raise EmotagError(f"{path} is not a file")
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:

@@ -35,6 +35,12 @@ class MediaInfo:
         return int(round(self.duration_s * fps))
 
 
+def _is_image(container: av.container.InputContainer) -> bool:
+    """A still picture (png, jpeg, webp, …): ffmpeg opens it as a one-frame "image2" or "*_pipe" stream."""
+    names = set(container.format.name.split(","))
+    return bool(names & {"image2", "image2pipe"}) or any(n.endswith("_pipe") for n in names)
+
+
 def probe(path: Path) -> MediaInfo:
     """Read the container and stream headers. Raises EmotagError for anything not a video."""
     path = Path(path)
@@ -47,6 +53,8 @@ def probe(path: Path) -> MediaInfo:
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:
         raise EmotagError(f"cannot read {path.name}: not a media file ffmpeg can decode ({exc})") from None
     with container:
+        if _is_image(container):
+            raise EmotagError(f"{path.name} is an image, not a video")
         if not container.streams.video:
             raise EmotagError(f"{path.name} has no video stream")
         v = container.streams.video[0]

@@ -11,16 +11,32 @@ import numpy as np
 from ..errors import EmotagError
 from .probe import MediaInfo
 
+HELD_FRAMES = 3     # a stream may end this many output frames before its nominal duration
 
-def decode_cfr(info: MediaInfo, fps: float = 25.0, max_side: int | None = None) -> Iterator[np.ndarray]:
-    """Yield ``info.n_frames(fps)`` RGB frames [H, W, 3] uint8 at a constant ``fps``.
+
+class TruncatedVideo(EmotagError):
+    """Fewer frames decode than the container announces: the file is cut short or damaged.
+    ``decoded`` output frames (all real) were yielded before this was raised."""
+
+    def __init__(self, path: Path, decoded: int, expected: int, fps: float, reason: str = "") -> None:
+        self.decoded, self.expected = decoded, expected
+        super().__init__(f"{path.name}: only {decoded} of {expected} frames could be decoded (the file is cut "
+                         f"short or damaged after {decoded / fps:.2f} s{'; ' + reason if reason else ''})")
+
+
+def decode_cfr(info: MediaInfo, fps: float = 25.0, max_side: int | None = None,
+               n_frames: int | None = None) -> Iterator[np.ndarray]:
+    """Yield ``n_frames`` (default ``info.n_frames(fps)``) RGB frames [H, W, 3] uint8 at a constant ``fps``.
 
     Output frame i shows the source frame whose timestamp is nearest to ``start + i / fps``
     (what ffmpeg's ``fps`` filter does), so variable-frame-rate and 30 fps inputs come out evenly
     spaced: frames are repeated or dropped, never blended. ``max_side`` downsizes on decode (for
     detection passes) keeping the aspect ratio.
+
+    Frames are never invented: when the stream stops (or fails to decode) more than HELD_FRAMES
+    before its announced end, ``TruncatedVideo`` is raised after the real frames were yielded.
     """
-    n_out = info.n_frames(fps)
+    n_out = info.n_frames(fps) if n_frames is None else n_frames
     scale = None
     if max_side is not None and max(info.width, info.height) > max_side:
         s = max_side / max(info.width, info.height)
@@ -58,10 +74,12 @@ def decode_cfr(info: MediaInfo, fps: float = 25.0, max_side: int | None = None) 
                     break
                 prev = (t, to_rgb(frame) if img is None else img)
     except av.error.FFmpegError as exc:
-        raise EmotagError(f"{info.path.name}: decoding failed at frame {emitted} ({exc})") from None
+        raise TruncatedVideo(info.path, emitted, n_out, fps, f"decoding failed: {exc}") from None
     if prev is None and emitted == 0:
         raise EmotagError(f"{info.path.name}: no video frame could be decoded (corrupt file?)")
-    # The stream may end a little before its nominal duration: hold the last frame.
+    # The stream may end a little before its nominal duration: hold the last frame, but only briefly.
+    if n_out - emitted > HELD_FRAMES:
+        raise TruncatedVideo(info.path, emitted, n_out, fps)
     while emitted < n_out and prev is not None:
         yield prev[1]
         emitted += 1

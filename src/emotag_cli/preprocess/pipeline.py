@@ -18,7 +18,7 @@ from ..config import PreprocessConfig, to_dict
 from ..errors import EmotagError
 from ..media.audio import align_to_frames, decode_audio
 from ..media.probe import MediaInfo, probe
-from ..media.video import decode_cfr
+from ..media.video import TruncatedVideo, decode_cfr
 from ..progress import Reporter, quiet
 from ..scene import AUDIO_RATE, N_LANDMARKS, SCENE_KIND, SCENE_VERSION, Scene, frame_name
 from ._mediapipe import quiet_native_stderr
@@ -70,6 +70,11 @@ def preprocess(video: Path, out: Path, config: PreprocessConfig | None = None, o
     with atomic_folder(out, overwrite=overwrite) as tmp:
         with quiet_native_stderr():
             boxes, n_faces = _detect_faces(info, n, config, reporter)
+        if len(boxes) < n:                      # the file is cut short: keep its real frames only
+            n = len(boxes)
+            if n < MIN_FRAMES:
+                raise EmotagError(f"{video.name}: only {n} frame(s) could be decoded (the file is cut short or "
+                                  f"damaged)")
         found = ~np.isnan(boxes).any(axis=1)
         if not found.any():
             raise EmotagError(f"no face found in any frame of {video.name}")
@@ -83,6 +88,7 @@ def preprocess(video: Path, out: Path, config: PreprocessConfig | None = None, o
         crops = crop_track(boxes, info.width, info.height, scale=config.crop_scale,
                            y_shift=config.crop_y_shift, mode=config.crop,
                            smooth_frames=config.crop_smooth_s * config.fps)
+        _warn_upscale(video, float(crops[0, 2]), config.size, reporter)
         with quiet_native_stderr():
             landmarks = _crop_pass(info, n, crops, tmp, config, reporter)
         face_found = ~np.isnan(landmarks).any(axis=(1, 2))
@@ -99,7 +105,7 @@ def preprocess(video: Path, out: Path, config: PreprocessConfig | None = None, o
                 reporter.warn(f"the audio of {sound.name} is silent: the scene is kept without audio")
                 sound = None
             else:
-                features["audio"] = _audio(wav, n, tmp, config, reporter)
+                features["audio"] = _audio(wav, sound.name, n, tmp, config, reporter, landmarks)
         features["aus"] = _aus(landmarks, n, tmp, config, reporter)
         features["emotion"], p_neutral = _emotion(tmp, n, landmarks, teacher, reporter)
         features["identity"] = _identity(tmp, n, landmarks, p_neutral, config, reporter)
@@ -122,6 +128,14 @@ def preprocess(video: Path, out: Path, config: PreprocessConfig | None = None, o
     return Scene.open(out)
 
 
+def _warn_upscale(video: Path, side: float, size: int, reporter: Reporter) -> None:
+    """Say so when the crop holds fewer source pixels than the output frame (it is enlarged)."""
+    if side < size:
+        smaller = max(32, int(side) // 32 * 32)
+        reporter.warn(f"{video.name}: the face crop is {side:.0f} px wide in the source, so the {size} px frames "
+                      f"are upscaled {size / side:.2f}x; --size {smaller} keeps every output pixel a real one")
+
+
 def _check_backends(config: PreprocessConfig):
     """Fail before any work when a requested backend or input file is missing; returns the
     emotion teacher (loaded once, here)."""
@@ -138,18 +152,23 @@ def _check_backends(config: PreprocessConfig):
 
 
 def _detect_faces(info: MediaInfo, n: int, config: PreprocessConfig, reporter: Reporter) -> tuple[np.ndarray, int]:
-    """Pass 1 → ([N, 4] largest-face box per frame in source pixels, NaN if none; max faces seen)."""
+    """Pass 1 → ([N', 4] largest-face box per frame in source pixels, NaN if none; max faces seen).
+    N' < N when the file is cut short: only its decodable frames are kept (with a warning)."""
     boxes = np.full((n, 4), np.nan, dtype=np.float32)
     most = 0
     scale = max(info.width, info.height) / min(DETECT_SIDE, max(info.width, info.height))
     with reporter.step("detect faces", total=n) as advance, FaceMesh(max_faces=3, refine=False) as mesh:
-        for i, rgb in enumerate(decode_cfr(info, config.fps, max_side=DETECT_SIDE)):
-            faces = mesh(rgb)
-            most = max(most, len(faces))
-            if faces:
-                bb = [face_box(f) for f in faces]
-                boxes[i] = max(bb, key=lambda b: (b[2] - b[0]) * (b[3] - b[1])) * scale
-            advance(1)
+        try:
+            for i, rgb in enumerate(decode_cfr(info, config.fps, max_side=DETECT_SIDE, n_frames=n)):
+                faces = mesh(rgb)
+                most = max(most, len(faces))
+                if faces:
+                    bb = [face_box(f) for f in faces]
+                    boxes[i] = max(bb, key=lambda b: (b[2] - b[0]) * (b[3] - b[1])) * scale
+                advance(1)
+        except TruncatedVideo as exc:
+            reporter.warn(f"{exc}: the scene keeps the first {exc.decoded} frames")
+            boxes = boxes[:exc.decoded]
     return boxes, most
 
 
@@ -169,7 +188,7 @@ def _crop_pass(info: MediaInfo, n: int, crops: np.ndarray, out: Path, config: Pr
     jpeg = [cv2.IMWRITE_JPEG_QUALITY, config.jpeg_quality]
     try:
         with reporter.step("crop+landmarks", total=n) as advance, FaceMesh(max_faces=1, refine=True) as mesh:
-            for i, rgb in enumerate(decode_cfr(info, config.fps)):
+            for i, rgb in enumerate(decode_cfr(info, config.fps, n_frames=n)):
                 img = apply_crop(rgb, crops[i], config.size)
                 faces = mesh(img)
                 if faces:
@@ -216,12 +235,15 @@ def _scene_audio(sound: Path, video: MediaInfo, n: int, config: PreprocessConfig
     return align_to_frames(samples, offset, n, config.fps, AUDIO_RATE)
 
 
-def _audio(wav: np.ndarray, n: int, out: Path, config: PreprocessConfig, reporter: Reporter) -> dict:
+def _audio(wav: np.ndarray, name: str, n: int, out: Path, config: PreprocessConfig, reporter: Reporter,
+           landmarks: np.ndarray) -> dict:
     import soundfile as sf
 
     from .audio_features import extract_audio_features
+    from .av_offset import check_av_offset
 
     with reporter.step("audio"):
+        wav, av_offset = check_av_offset(wav, landmarks, config.fps, config.av_offset, name, reporter)
         sf.write(out / "audio.wav", wav, AUDIO_RATE, subtype="PCM_16")
     with reporter.step("audio features"):
         path = Path(config.audio_encoder_path) if config.audio_encoder_path else None
@@ -229,7 +251,7 @@ def _audio(wav: np.ndarray, n: int, out: Path, config: PreprocessConfig, reporte
         np.save(out / "audio_features.npy", feats.astype(np.float16))
     for note in meta.get("phones", {}).get("notes", []):
         reporter.warn(f"phones: {note}")
-    return meta
+    return {**meta, "av_offset": av_offset}
 
 
 def _aus(landmarks: np.ndarray, n: int, out: Path, config: PreprocessConfig, reporter: Reporter) -> dict:

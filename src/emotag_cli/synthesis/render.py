@@ -6,6 +6,7 @@ motion (N × 60 floats), so memory stays flat however long the audio is.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..artifact import atomic_folder
 from ..avatar import Avatar
 from ..errors import EmotagError
 from ..gaussians.render import composite
@@ -60,7 +62,11 @@ def render(avatar_path: Path, audio_path: Path, out: Path, config: RenderConfig 
         raise EmotagError(f"{out} already exists; pass --overwrite to replace it")
     if out.suffix.lower() != ".mp4":
         raise EmotagError(f"the output must be an .mp4 file, got {out.name}")
+    if frames_dir is not None and _non_empty(Path(frames_dir)) and not overwrite:
+        raise EmotagError(f"{frames_dir} already holds files; pass --overwrite to replace them")
     avatar = Avatar.open(avatar_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _check_writable(out.parent)             # fail here, naming the folder, not after minutes of rendering
     with reporter.step("audio"):
         wav, _ = decode_audio(Path(audio_path), AUDIO_RATE)
         seconds = len(wav) / AUDIO_RATE
@@ -90,13 +96,16 @@ def render(avatar_path: Path, audio_path: Path, out: Path, config: RenderConfig 
         seq = grmn.sequence(torch.from_numpy(feats.astype(np.float32)), aus, avatar.identity(), emotion, intensity)
     pose = {k: torch.from_numpy(np.asarray(v, np.float32)) for k, v in source.pose.items()}
     w2c = torch.from_numpy(np.asarray(source.w2c, np.float32))
-    if frames_dir is not None:
-        Path(frames_dir).mkdir(parents=True, exist_ok=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{np.random.randint(1 << 30):08x}.mp4"
     t0 = time.perf_counter()
     try:
-        with reporter.step("render", total=n) as advance, torch.no_grad():
+        # --frames go into a fresh folder that replaces FRAMES only when the render is complete, so
+        # no stale frame of an earlier (longer or interrupted) run survives beside the new ones.
+        with contextlib.ExitStack() as stack:
+            frames_tmp = (stack.enter_context(atomic_folder(Path(frames_dir), overwrite=True))
+                          if frames_dir is not None else None)
+            advance = stack.enter_context(reporter.step("render", total=n))
+            stack.enter_context(torch.no_grad())
             with VideoWriter(tmp, size, size, fps=fps, crf=config.crf, audio_rate=AUDIO_RATE) as writer:
                 for i in range(n):
                     s = int(src[i])
@@ -110,10 +119,10 @@ def render(avatar_path: Path, audio_path: Path, out: Path, config: RenderConfig 
                     image = composite(rendered, backdrops(s)).clamp(0, 1)
                     rgb = (image.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
                     writer.write(rgb)
-                    if frames_dir is not None:
+                    if frames_tmp is not None:
                         import cv2
 
-                        cv2.imwrite(str(Path(frames_dir) / f"{i:06d}.png"), rgb[:, :, ::-1])
+                        cv2.imwrite(str(frames_tmp / f"{i:06d}.png"), rgb[:, :, ::-1])
                     advance(1)
                 writer.close(wav)
         tmp.replace(out)
@@ -126,6 +135,17 @@ def render(avatar_path: Path, audio_path: Path, out: Path, config: RenderConfig 
                  **{k: v[src].numpy() for k, v in pose.items()}, shape=avatar.shape().numpy())
     return {"frames": n, "seconds_audio": seconds, "render_s": render_s, "fps": n / max(render_s, 1e-9),
             "size": size}
+
+
+def _non_empty(folder: Path) -> bool:
+    return folder.is_dir() and any(folder.iterdir())
+
+
+def _check_writable(folder: Path) -> None:
+    """Raise the OSError (naming a file in ``folder``) that writing there would raise."""
+    probe = folder / f".emotag.tmp-{np.random.randint(1 << 30):08x}"
+    probe.touch()
+    probe.unlink()
 
 
 __all__ = ["RenderConfig", "render"]

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .. import interrupt
 from ..errors import EmotagError
 from .distributed import DistEnv
 
@@ -128,6 +129,7 @@ class Checkpoints:
             save(step)
         if stopping:
             warn(f"stopped after step {step}; checkpoint in {self.path}: continue with --resume")
+            interrupt.keep(f"stopped after step {step}, checkpoint in {self.path}: continue with --resume")
             raise KeyboardInterrupt
 
     def step_dir(self, step: int | None = None) -> Path:

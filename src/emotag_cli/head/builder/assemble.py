@@ -97,8 +97,11 @@ def _regressor_row(points: np.ndarray, candidates: np.ndarray, target: np.ndarra
 
 
 def build_open_model(scenes: list[str | Path], settings: BuildSettings = BuildSettings(),
-                     log=print) -> dict[str, Any]:
-    """Arrays of the open head model (HeadModel layout, numpy) + ``provenance`` (a dict)."""
+                     log=print, labels: dict[str, dict] | None = None) -> dict[str, Any]:
+    """Arrays of the open head model (HeadModel layout, numpy) + ``provenance`` (a dict).
+
+    labels: per scene name, the corpus record (``scripts/corpus_inputs.py``'s labels.json: source,
+    licence, dataset terms, speakers, emotion), copied into that clip's provenance entry."""
     tracks: list[Track] = []
     paths: list[Path] = []
     for scene in scenes:
@@ -223,7 +226,8 @@ def build_open_model(scenes: list[str | Path], settings: BuildSettings = BuildSe
         "settings": dataclasses.asdict(settings),
         "clips": [{"scene": t.name, "video": t.video, "video_sha256": t.sha256, "landmarker": t.landmarker,
                    "frames_used": len(t.aligned),
-                   "frames_total": t.n_frames, "landmarks_sha256": file_sha256(path / "landmarks.npy")}
+                   "frames_total": t.n_frames, "landmarks_sha256": file_sha256(path / "landmarks.npy"),
+                   **_corpus_record((labels or {}).get(t.name))}
                   for t, path in zip(tracks, paths)],
         "expression": {
             "components": int(exprdirs.shape[2]),
@@ -245,7 +249,7 @@ def build_open_model(scenes: list[str | Path], settings: BuildSettings = BuildSe
         "parts": list(PARTS),
         "joints": list(JOINTS),
         "licence": "face topology and canonical shape from MediaPipe (Apache-2.0); bases learned from the "
-                   "listed clips' landmarks",
+                   "listed clips' landmarks (each corpus clip's source, licence and dataset terms with it)",
     }
     return {
         "v_template": v_template.astype(np.float32),
@@ -262,8 +266,25 @@ def build_open_model(scenes: list[str | Path], settings: BuildSettings = BuildSe
     }
 
 
-def save_asset(path: str | Path, arrays: dict[str, Any]) -> None:
-    """Write the model as a compressed ``.npz`` (provenance as a JSON string; no pickled objects)."""
-    data = {k: v for k, v in arrays.items() if k != "provenance"}
+# Arrays stored as float16 in the shipped asset: the bases (one standard deviation each, so
+# float16's 3 significant digits are far below tracking noise) and the skinning weights. The
+# template and the joint regressor stay float32 (absolute positions in metres).
+HALF_PRECISION = ("shapedirs", "exprdirs", "lbs_weights")
+
+
+CORPUS_FIELDS = ("source", "license", "dataset_terms", "speakers", "emotion")
+
+
+def _corpus_record(label: dict | None) -> dict[str, Any]:
+    """The provenance fields of a corpus clip's label (empty for a clip without one)."""
+    return {k: label[k] for k in CORPUS_FIELDS if label and label.get(k) is not None}
+
+
+def save_asset(path: str | Path, arrays: dict[str, Any], half: bool = True) -> None:
+    """Write the model as a compressed ``.npz`` (provenance as a JSON string; no pickled objects).
+
+    half: store ``HALF_PRECISION`` arrays as float16 (the loader returns float32 either way)."""
+    data = {k: (v.astype(np.float16) if half and k in HALF_PRECISION else v)
+            for k, v in arrays.items() if k != "provenance"}
     data["provenance"] = np.array(json.dumps(arrays["provenance"], indent=1))
     np.savez_compressed(path, **data)

@@ -19,6 +19,8 @@ MediaPipe over all its frames:
 
 Writes OUT_DIR/report.json, OUT_DIR/report.md (tables), OUT_DIR/contact_sheet.png (avatar ×
 emotion, the mid-sentence frame) and OUT_DIR/timeline_<avatar>.png; the renders stay in OUT_DIR.
+Runs made in parallel (one OUT_DIR per avatar) are combined by
+``python scripts/emotion_report.py OUT_DIR --merge DIR [DIR ...]`` (report and contact sheet).
 """
 
 from __future__ import annotations
@@ -90,14 +92,19 @@ def save_png(path: Path, rgb: np.ndarray) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out", type=Path)
-    ap.add_argument("--avatar", type=Path, action="append", required=True)
-    ap.add_argument("--audio", type=Path, required=True)
+    ap.add_argument("--avatar", type=Path, action="append")
+    ap.add_argument("--audio", type=Path)
+    ap.add_argument("--merge", type=Path, nargs="+", help="combine the reports of these OUT_DIRs into OUT_DIR")
     ap.add_argument("--emotions", default=",".join(ALL))
     ap.add_argument("--sweep", default="happy,sad,angry,surprise", help="emotions rendered at --intensities too")
     ap.add_argument("--intensities", default="0,0.25,0.5,0.75")
     ap.add_argument("--timeline", default="happy:0-3,sad:3-6,angry:6-9.6")
     ap.add_argument("--size", type=int, default=256)
     args = ap.parse_args(argv)
+    if args.merge:
+        return merge(args.out, args.merge)
+    if not args.avatar or not args.audio:
+        ap.error("--avatar and --audio are needed (or --merge)")
 
     import torch
 
@@ -176,6 +183,23 @@ def main(argv: list[str] | None = None) -> int:
     save_png(args.out / "contact_sheet.png", np.concatenate(sheet_rows, axis=0))
     write_markdown(args.out / "report.md", report, ["neutral", *emotions], sweep, intensities)
     print((args.out / "report.md").read_text())
+    return 0
+
+
+def merge(out: Path, parts: list[Path]) -> int:
+    """One report and contact sheet from several runs' OUT_DIRs."""
+    out.mkdir(parents=True, exist_ok=True)
+    reports = [json.loads((p / "report.json").read_text()) for p in parts]
+    report = {**reports[0], "avatars": {k: v for r in reports for k, v in r["avatars"].items()}}
+    (out / "report.json").write_text(json.dumps(report, indent=1))
+    sheets = [cv2.imread(str(p / "contact_sheet.png")) for p in parts]
+    cv2.imwrite(str(out / "contact_sheet.png"), np.concatenate(sheets, axis=0))
+    first = next(iter(report["avatars"].values()))
+    emotions = list(first["at_intensity_1"])
+    sweep = list(first["p_by_intensity"])
+    levels = [float(v) for v in next(iter(first["p_by_intensity"].values()), {}) if v != "1"]
+    write_markdown(out / "report.md", report, emotions, sweep, levels)
+    print((out / "report.md").read_text())
     return 0
 
 

@@ -7,7 +7,9 @@ from labels.json, keyed by scene name), the change of each emotional clip is its
 face minus the speaker's neutral clip's median face ("clip"), and every emotional frame minus
 that neutral ("frames", speech included). Prints, per model and emotion, the share of the
 change's energy outside the model's motion span (expression components + jaw), on the whole
-face, the upper face (above the nose tip) and the lower face. See head/builder/coverage.py.
+face, the upper face (above the nose tip) and the lower face, and the norm of the expression
+coefficients the best fit of a clip's change needs (in standard deviations of the basis: what the
+tracker's unit prior pays for). See head/builder/coverage.py.
 """
 
 from __future__ import annotations
@@ -71,8 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{path}: energy share outside the expression + jaw span (whole / upper / lower face)")
         for emotion, r in rows.items():
             print(f"  {emotion:9s} clip medians {r['clip']['total']:.3f} / {r['clip']['upper']:.3f} / "
-                  f"{r['clip']['lower']:.3f}   all frames {r['frames']['total']:.3f} / "
-                  f"{r['frames']['upper']:.3f} / {r['frames']['lower']:.3f}")
+                  f"{r['clip']['lower']:.3f}, coefficients {r['clip']['coefficient_norm']:.1f} sd   all frames "
+                  f"{r['frames']['total']:.3f} / {r['frames']['upper']:.3f} / {r['frames']['lower']:.3f}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0

@@ -56,4 +56,4 @@ class EmotionAnchor(nn.Module):
 
     def extra_repr(self) -> str:
         return f"emotions={','.join(self.emotions)}, rank={self.span.shape[1]}, " \
-               f"scales={[round(math.exp(float(x)), 3) for x in self.log_scale]}"
+               f"scales={[round(math.exp(float(x)), 3) for x in self.log_scale.detach()]}"

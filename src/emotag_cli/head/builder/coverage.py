@@ -20,11 +20,15 @@ NOSE_TIP = 1  # MediaPipe landmark: points above it are the upper face (brows, l
 
 @dataclass(frozen=True)
 class SpanResidual:
-    """Energy share of a change outside the model's motion span: whole face, upper and lower face."""
+    """Energy share of a change outside the model's motion span: whole face, upper and lower face;
+    and the size of the expression coefficients the best fit needs (root of the mean over changes
+    of their sum of squares, in the basis's standard deviations: what a tracker's unit Gaussian
+    prior on the coefficients pays for)."""
 
     total: float
     upper: float
     lower: float
+    coefficient_norm: float = 0.0
 
 
 def motion_span(arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -44,8 +48,9 @@ def motion_span(arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return basis, v[:N_FACE, 1] > v[NOSE_TIP, 1]
 
 
-def span_residual(basis: np.ndarray, upper: np.ndarray, changes: np.ndarray) -> SpanResidual:
-    """Pooled energy share of ``changes [M, 468, 3]`` outside span(``basis``), per face region."""
+def span_residual(basis: np.ndarray, upper: np.ndarray, changes: np.ndarray, n_jaw: int = 3) -> SpanResidual:
+    """Pooled energy share of ``changes [M, 468, 3]`` outside span(``basis``), per face region
+    (the last ``n_jaw`` columns of ``basis`` are the jaw's, left out of the coefficient norm)."""
     d = changes.reshape(len(changes), -1).T                                       # [468·3, M]
     coef, *_ = np.linalg.lstsq(basis, d, rcond=None)
     r = (d - basis @ coef).T.reshape(len(changes), N_FACE, 3)
@@ -54,4 +59,5 @@ def span_residual(basis: np.ndarray, upper: np.ndarray, changes: np.ndarray) -> 
     def share(mask: np.ndarray) -> float:
         return float((r[:, mask] ** 2).sum() / max((d[:, mask] ** 2).sum(), 1e-30))
 
-    return SpanResidual(share(np.ones(N_FACE, bool)), share(upper), share(~upper))
+    norm = float(np.sqrt((coef[:-n_jaw] ** 2).sum(axis=0).mean()))
+    return SpanResidual(share(np.ones(N_FACE, bool)), share(upper), share(~upper), norm)

@@ -181,6 +181,27 @@ def test_avatar_holds_everything_render_needs(avatar, scenes):
         np.save(avatar / "identity.npy", embedding)
 
 
+def test_prior_and_avatar_carry_the_emotion_directions_and_refuse_foreign_ones(prior, avatar, tmp_path):
+    """The shipped directions belong to the shipped open model the scenes were tracked with, so
+    pretraining anchors on them by default; they travel in the prior's and the avatar's manifests
+    and state dicts, and an artifact whose directions name another head-model build is refused."""
+    p, a = Prior.open(prior), Avatar.open(avatar)
+    record = p.manifest["motion"]["emotion_directions"]
+    assert record["head_model"]["sha256"] == p.manifest["head_model"]["source"]["sha256"]
+    assert a.manifest["motion"]["emotion_directions"] == record
+    assert set(record["emotions"]) == {"angry", "disgust", "fear", "happy", "sad", "surprise"}
+    assert "decoder.anchor.directions" in state(avatar / "grmn.pt")
+    for artifact, kind in ((prior, "prior"), (avatar, "avatar")):
+        copy = tmp_path / kind
+        shutil.copytree(artifact, copy)
+        manifest = read_manifest(copy, kind, 1)
+        manifest["motion"]["emotion_directions"]["head_model"]["sha256"] = "f" * 64
+        write_manifest(copy, manifest)
+        with pytest.raises(EmotagError, match=rf"{kind} .*emotion directions v1 for head model open "
+                                              r"\(sha256 ffffffffffff…\) do not belong to head model open"):
+            (Prior if kind == "prior" else Avatar).open(copy)
+
+
 def test_adapt_refusals(scenes, prior, tmp_path):
     with pytest.raises(EmotagError, match=r"scene has 40 frames \(1\.6 s\); --seconds 5 needs 125"):
         adapt(scenes[0], prior, 5, tmp_path / "a", tiny_adapt(), reporter=quiet())

@@ -33,6 +33,9 @@ def pretrain_command(
     device: Annotated[str | None, typer.Option(help="cpu | cuda (default: cuda when available).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the interrupted run in OUT.ckpt/.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing prior folder.")] = False,
+    emotion_directions: Annotated[str, typer.Option(help="builtin: the shipped emotion directions (when they belong "
+                                                         "to the tracks' head model); none; or a directions file "
+                                                         "(scripts/build_emotion_directions.py).")] = "builtin",
 ) -> None:
     """Pretrain the motion prior: one shared Gated Residual Motion Network over many tracked scenes,
     with per-identity Gaussians. Checkpoints go to OUT.ckpt/ (every --checkpoint-every steps and on
@@ -44,7 +47,7 @@ def pretrain_command(
     from .progress import Reporter
     from .train.pretrain import pretrain
 
-    config = PretrainConfig.preset_named(preset, seed=seed, **_given(
+    config = PretrainConfig.preset_named(preset, seed=seed, emotion_directions=emotion_directions, **_given(
         iterations=iterations, warmup=warmup, size=size, n_gaussians=gaussians, checkpoint_every=checkpoint_every))
     path = pretrain(scenes, out, config, overwrite=overwrite, reporter=Reporter(), resume=resume, device=device)
     if int(os.environ.get("RANK", "0")) == 0:

@@ -232,6 +232,8 @@ class PretrainConfig:
         of one.
     checkpoint_every: steps between checkpoints. save_gaussians: keep each identity's Gaussians in
         the prior (for inspection). seed: everything random derives from it.
+    emotion_directions: what the emotion residual is anchored on: "builtin" (the shipped directions,
+        when they belong to the tracks' head model), "none", or a directions file.
     """
 
     preset: str = "paper"
@@ -265,6 +267,7 @@ class PretrainConfig:
     checkpoint_every: int = 1000
     save_gaussians: bool = True
     seed: int = 0
+    emotion_directions: str = "builtin"
 
     @classmethod
     def preset_named(cls, name: str, **overrides: Any) -> PretrainConfig:

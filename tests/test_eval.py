@@ -16,15 +16,15 @@ import torch.nn.functional as F
 import typer
 from typer.testing import CliRunner
 
-from emotag_cli.cli_eval import eval_command
+from emotag_cli.cli.evaluate import eval_command
 from emotag_cli.errors import EmotagError, MissingBackendError
 from emotag_cli.evaluation import au_error, lpips, sync
 from emotag_cli.evaluation.emotion_accuracy import emotion_scores
-from emotag_cli.evaluation.image_metrics import psnr, ssim, ssim_map
 from emotag_cli.evaluation.lmd import mouth_distances
 from emotag_cli.evaluation.report import to_json
 from emotag_cli.evaluation.run import evaluate, masked_ssim
 from emotag_cli.evaluation.video_io import open_video
+from emotag_cli.image_metrics import psnr, ssim, ssim_map
 
 from _landmarks import clip_landmarks
 from _media import real_frames, write_video

@@ -13,7 +13,7 @@ from emotag_cli.raster import rasterize
 from emotag_cli.raster.projection import project
 from emotag_cli.raster.sh import sh_basis
 from emotag_cli.raster.tiles import bin_gaussians
-from emotag_cli.raster.torch_backend import rasterize_torch
+from emotag_cli.raster.torch_rasterizer import rasterize_torch
 
 import raster_reference as ref
 

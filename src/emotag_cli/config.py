@@ -91,7 +91,6 @@ class PreprocessConfig:
             raise EmotagError(f"--crop-scale must be between 1 and 4, got {self.crop_scale}")
 
 
-HEAD_MODELS = ("open", "flame")
 OVERLAY_STYLES = ("shaded", "wireframe", "none")
 
 
@@ -154,8 +153,6 @@ class TrackConfig:
         self.jaw_open_range = tuple(self.jaw_open_range)     # a JSON round trip makes it a list
 
     def validate(self) -> None:
-        if self.head_model not in HEAD_MODELS:
-            raise EmotagError(f"--head-model must be one of {', '.join(HEAD_MODELS)}, got {self.head_model!r}")
         if self.overlay not in OVERLAY_STYLES:
             raise EmotagError(f"--overlay must be one of {', '.join(OVERLAY_STYLES)}, got {self.overlay!r}")
         if not (1 <= self.n_expr <= 50):

@@ -98,8 +98,9 @@ def scene_record(name: str, scene: Scene, track: Track) -> dict[str, Any]:
 
 def head_model_config(track: Track) -> dict[str, Any]:
     """The track-config fields that say how to load the track's head model again."""
-    config = track.manifest.get("config", {})
-    return {k: config.get(k) for k in ("head_model", "flame_model", "flame_embedding")}
+    from .head.registry import head_model_settings
+
+    return head_model_settings(track.manifest.get("config", {}))
 
 
 @dataclass

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 def _terminal_stderr():
     """A private duplicate of fd 2, so progress stays visible while native libraries' fd 2 is
-    silenced (see preprocess/_mediapipe.py)."""
+    silenced (see preprocess/mediapipe_log.py)."""
     try:
         return os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")
     except OSError:

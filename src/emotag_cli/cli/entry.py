@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from . import __version__
-from .errors import EmotagError
+from .. import __version__
+from ..errors import EmotagError
 
 app = typer.Typer(
     name="emotag",
@@ -45,7 +45,7 @@ def doctor() -> None:
 
     Example: `emotag doctor`
     """
-    from .doctor import collect, render
+    from ..doctor import collect, render
 
     statuses = collect()
     render(statuses)
@@ -80,9 +80,9 @@ def preprocess(
     Example: `emotag preprocess talk.mp4 -o scenes/alice --size 512`;
     corpus: `emotag preprocess videos/ -o scenes --shard 3/8`
     """
-    from .config import PreprocessConfig
-    from .preprocess.pipeline import preprocess as run
-    from .progress import Reporter
+    from ..config import PreprocessConfig
+    from ..preprocess.pipeline import preprocess as run
+    from ..progress import Reporter
 
     config = PreprocessConfig(
         size=size, crop=crop, crop_scale=crop_scale, audio_encoder=audio_encoder,
@@ -94,7 +94,7 @@ def preprocess(
         scene = run(videos[0], out, config, overwrite=overwrite, reporter=Reporter())
         typer.echo(str(scene.path))
         return
-    from .corpus import Shard, preprocess_corpus
+    from ..corpus import Shard, preprocess_corpus
 
     preprocess_corpus(videos, out, Shard.parse(shard), lambda v, o: run(v, o, config, overwrite=overwrite,
                                                                           reporter=Reporter()), overwrite)
@@ -135,10 +135,10 @@ def track(
 
     Example: `emotag track scenes/alice`; corpus: `emotag track scenes/* --shard 3/8`
     """
-    from .config import TrackConfig
-    from .progress import Reporter
-    from .track.pipeline import track as run
-    from .track.vhap_import import import_vhap
+    from ..config import TrackConfig
+    from ..progress import Reporter
+    from ..track.pipeline import track as run
+    from ..track.vhap_import import import_vhap
 
     config = TrackConfig(
         head_model=head_model, flame_model=str(flame_model) if flame_model else None,
@@ -156,7 +156,7 @@ def track(
         return
     if from_vhap is not None:
         raise EmotagError("--from-vhap imports one scene's track: give exactly one SCENE")
-    from .corpus import Shard, track_corpus
+    from ..corpus import Shard, track_corpus
 
     track_corpus(scenes, Shard.parse(shard), lambda s: run(s, config, overwrite=overwrite, reporter=Reporter()),
                  overwrite)
@@ -187,9 +187,9 @@ def render(
 
     Example: `emotag render avatars/alice --audio speech.wav --emotion happy --intensity 0.8 -o out.mp4`
     """
-    from .progress import Reporter, stderr
-    from .synthesis.render import RenderConfig
-    from .synthesis.render import render as run
+    from ..progress import Reporter, stderr
+    from ..synthesis.render import RenderConfig
+    from ..synthesis.render import render as run
 
     config = RenderConfig(emotion=emotion, intensity=intensity, drive=drive, background=background, size=size,
                           audio_encoder_path=str(audio_encoder_path) if audio_encoder_path else None)
@@ -202,8 +202,8 @@ def render(
 
 def _register_commands() -> None:
     """Stages whose command functions live beside their packages."""
-    from .cli_eval import eval_command
-    from .cli_train import adapt_command, pretrain_command
+    from .evaluate import eval_command
+    from .train import adapt_command, pretrain_command
 
     app.command("pretrain")(pretrain_command)
     app.command("adapt")(adapt_command)

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EmotagError
-from ..preprocess.aus.align import align_to_canonical
+from ..head.canonical_face import align_to_canonical
 from ..preprocess.aus.geometric import AU_NAMES, intensities, inter_ocular, measurements
 from ..preprocess.aus.openface import read_openface_csv
 

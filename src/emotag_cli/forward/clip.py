@@ -17,12 +17,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..config import TrackConfig, from_dict
 from ..head.lbs import HeadPose, flame_forward
 from ..head.model import HeadModel
+from ..head.registry import head_model_of
 from ..raster.mesh import render_depth_normals
 from ..scene import MASK_HEAD, Scene
-from ..track.pipeline import load_head_model
 from ..track.result import Track, open_track
 
 
@@ -49,7 +48,7 @@ class TrackedClip:
         self.scene = Scene.open(scene_path)
         self.track: Track = open_track(self.scene.path)
         if model is None:
-            model = load_head_model(from_dict(TrackConfig, self.track.manifest["config"]))
+            model = head_model_of(self.track.manifest["config"])
         self.model = model
         self.size = size or self.scene.size
         s = self.size / self.scene.size

@@ -33,12 +33,11 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor
 
+from ..contract import EMOTIONS, NEUTRAL
 from ..errors import EmotagError
 
 # The class order of the emotion teacher (emotag_cli.preprocess.emotion.EMOTIONS; a test checks
 # they agree). Kept here so that the motion package does not import the preprocessing stack.
-EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
-NEUTRAL = EMOTIONS.index("neutral")
 
 
 def emotion_score(p_emo: Tensor) -> Tensor:

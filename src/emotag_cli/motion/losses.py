@@ -1,4 +1,4 @@
-"""Training losses of EmoTaG (METHOD.md §3.1), on [B, C, H, W] maps like evaluation.image_metrics.
+"""Training losses of EmoTaG (METHOD.md §3.1), on [B, C, H, W] maps like image_metrics.
 
     L = L_render + w_flame·L_flame + 0.01·L_KL + 0.1·L_Score (+ 0.01·L_D + 0.001·L_N in adaptation)
 
@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..evaluation.image_metrics import ssim_map
+from ..image_metrics import ssim_map
 from .control import emotion_score
 
 W_KL = 0.01

@@ -70,14 +70,14 @@ def rasterize(
     if packed:
         raise ValueError("only packed=False is supported (the [C, N] meta layout)")
     if _use_gsplat(backend, means):
-        from .gsplat_backend import rasterize_gsplat
+        from .gsplat_rasterizer import rasterize_gsplat
 
         return rasterize_gsplat(
             means, quats, scales, opacities, colors, viewmats, Ks, width, height, backgrounds,
             near_plane=near_plane, far_plane=far_plane, radius_clip=radius_clip, eps2d=eps2d,
             sh_degree=sh_degree, tile_size=tile_size or 16, normals=normals)
 
-    from .torch_backend import rasterize_torch
+    from .torch_rasterizer import rasterize_torch
 
     if sh_degree is None:
         feats = colors if colors.dim() == 3 else colors[None].expand(C, N, colors.shape[-1])

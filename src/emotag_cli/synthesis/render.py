@@ -15,6 +15,7 @@ import torch
 
 from ..avatar import Avatar
 from ..errors import EmotagError
+from ..forward.frame import ForwardModel
 from ..gaussians.render import composite
 from ..head.lbs import HeadPose
 from ..media.audio import decode_audio
@@ -22,7 +23,6 @@ from ..media.encode import VideoWriter
 from ..preprocess.audio_features import extract_audio_features, fit_audio
 from ..progress import Reporter, quiet
 from ..scene import AUDIO_RATE
-from ..train.motion_step import head_vertices, mouth_positions, render_driven
 from .drive import Backdrops, drive_source, ping_pong
 from .timeline import emotion_track
 
@@ -86,7 +86,7 @@ def render(avatar_path: Path, audio_path: Path, out: Path, config: RenderConfig 
     shape = avatar.shape()[None]
     K = source.K.clone()
     K[:2] *= size / avatar.size
-    mouth_idx = mouth.gaussians(gs.binding)
+    avatar_model = ForwardModel(model, gs, mouth, grmn.mouth, avatar.static_offset())
     with reporter.step("motion"), torch.no_grad():
         aus = torch.from_numpy(np.asarray(source.aus[src], np.float32))
         seq = grmn.sequence(torch.from_numpy(feats.astype(np.float32)), aus, avatar.identity(), emotion, intensity)
@@ -104,11 +104,7 @@ def render(avatar_path: Path, audio_path: Path, out: Path, config: RenderConfig 
                     s = int(src[i])
                     p = HeadPose(shape, seq.expr[i:i + 1], pose["rotation"][s:s + 1], pose["neck"][s:s + 1],
                                  seq.jaw[i:i + 1], pose["eyes"][s:s + 1], pose["translation"][s:s + 1])
-                    refine = None
-                    if grmn.mouth is not None and len(mouth_idx):
-                        positions = mouth_positions(gs, mouth, head_vertices(model, p), model.faces, mouth_idx)
-                        refine = (grmn.mouth(positions, seq.audio_feature[i:i + 1]), mouth_idx)
-                    rendered, _ = render_driven(gs, model, p, K, w2c[s], size, refine)
+                    rendered = avatar_model.frame(p, seq.audio_feature[i:i + 1], K, w2c[s], size)
                     image = composite(rendered, backdrops(s)).clamp(0, 1)
                     rgb = (image.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
                     writer.write(rgb)

@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..evaluation.image_metrics import psnr, ssim
+from ..forward.clip import TrackedClip
 from ..gaussians.densify import BindingStrategy
 from ..gaussians.init import init_on_mesh
 from ..gaussians.params import GaussianParams
 from ..gaussians.regularizers import position_loss, scale_loss
 from ..gaussians.render import composite, render_on_mesh
+from ..image_metrics import psnr, ssim
 from ..motion.losses import depth_loss, normal_loss, render_loss
 from ..progress import Reporter, quiet
-from .clip import TrackedClip
 
 
 @dataclass

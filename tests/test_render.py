@@ -128,3 +128,57 @@ def test_render_size_option_scales_the_output(avatar, tmp_path):
     assert facts["size"] == 128 and info.width == 128 and info.height == 128
     with pytest.raises(EmotagError, match="--size"):
         render(avatar, real_audio("emotalk_happy.wav"), tmp_path / "odd.mp4", RenderConfig(size=33))
+
+
+def test_a_vhap_avatar_renders_on_the_mesh_it_was_trained_on(scenes, prior, tmp_path):
+    """A VHAP track adds a static offset [V, 3] to every frame's mesh, and the Gaussians are trained
+    on that mesh; render must add it too. Here the offset moves the head 5 cm to the subject's
+    left: the rendered head must sit where the offset mesh projects, not where the mesh without
+    the offset does (before the fix, render drew it there)."""
+    import shutil
+
+    import cv2
+
+    from emotag_cli.avatar import Avatar
+    from emotag_cli.head.lbs import HeadPose, flame_forward
+    from emotag_cli.head.registry import head_model_of
+    from emotag_cli.progress import quiet
+    from emotag_cli.track.params import load_params, save_params
+    from emotag_cli.track.result import open_track
+    from emotag_cli.train.adapt import adapt
+
+    from _avatars import tiny_adapt
+
+    scene = tmp_path / "vhap_scene"
+    shutil.copytree(scenes[0], scene)
+    params = load_params(scene / "track" / "params.npz")
+    n_vertices = head_model_of(open_track(scene).manifest["config"]).n_vertices
+    offset = np.zeros((n_vertices, 3), np.float32)
+    offset[:, 0] = 0.05
+    save_params(scene / "track" / "params.npz", {**params, "static_offset": offset})
+    avatar_path = adapt(scene, prior, 1.0, tmp_path / "avatar", tiny_adapt(), reporter=quiet())
+    avatar = Avatar.open(avatar_path)
+    assert np.array_equal(avatar.static_offset().numpy(), offset)
+
+    render(avatar_path, scene / "audio.wav", tmp_path / "out.mp4", RenderConfig(drive="still", background="#000000"),
+           frames_dir=tmp_path / "frames")
+    image = cv2.imread(str(tmp_path / "frames" / "000000.png"))[:, :, ::-1].astype(np.float32) / 255
+    ys, xs = np.nonzero(image.max(-1) > 0.1)
+    drawn = np.array([xs.mean(), ys.mean()])
+
+    d = avatar.driving()
+    pose = HeadPose(avatar.shape()[None], *(torch.from_numpy(d[k][:1]) for k in ("expr", "rotation", "neck", "jaw",
+                                                                                    "eyes", "translation")))
+    w2c = avatar.camera().w2c_at(0)
+    K = avatar.K().numpy()
+
+    def centre(verts: np.ndarray) -> np.ndarray:
+        cam = verts.mean(0) @ w2c[:3, :3].T + w2c[:3, 3]
+        return (K @ (cam / cam[2]))[:2]
+
+    with torch.no_grad():
+        verts = flame_forward(avatar.head_model(), pose)[0].numpy()
+    with_offset, without = centre(verts + offset), centre(verts)
+    shift = np.linalg.norm(with_offset - without)
+    assert shift > 8                                                # pixels: the test can tell them apart
+    assert np.linalg.norm(drawn - with_offset) < 0.5 * shift < np.linalg.norm(drawn - without)

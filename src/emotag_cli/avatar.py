@@ -50,7 +50,7 @@ from .gaussians.binding import triangle_frames
 from .gaussians.params import GaussianParams
 from .gaussians.ply import write_ply
 from .head.model import HeadModel
-from .motion.config import MotionConfig
+from .motion.config import MotionConfig, audio_mismatch
 from .motion.grmn import GRMN
 from .scene import Scene
 
@@ -170,10 +170,10 @@ class Avatar:
         encoder = scene.manifest.get("features", {}).get("audio", {}).get("encoder")
         if not scene.has_audio:
             raise EmotagError(f"{scene.path} has no audio features to drive the avatar with")
-        dim = int(scene.array("audio_features.npy").shape[-1])
-        if (encoder, dim) != (audio["encoder"], int(audio["dim"])):
-            raise EmotagError(f"avatar {self.path} expects audio features from {audio['encoder']} ({audio['dim']}-d), "
-                              f"but {scene.path} has {encoder} ({dim}-d); re-run `emotag preprocess` with that encoder")
+        problem = audio_mismatch((audio["encoder"], int(audio["dim"])),
+                                 (encoder, int(scene.array("audio_features.npy").shape[-1])))
+        if problem:
+            raise EmotagError(f"avatar {self.path} cannot be driven by {scene.path}: {problem}")
 
 
 def write_avatar(folder: Path, *, gaussians: GaussianParams, grmn_state: dict[str, torch.Tensor],

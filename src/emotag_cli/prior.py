@@ -29,7 +29,7 @@ import torch
 
 from .artifact import file_sha256, new_manifest, read_complete, write_manifest
 from .errors import EmotagError
-from .motion.config import MotionConfig
+from .motion.config import MotionConfig, audio_mismatch
 from .motion.grmn import GRMN
 from .scene import Scene
 from .track.result import Track
@@ -69,9 +69,9 @@ def scene_signature(scene: Scene, track: Track) -> SceneSignature:
 
 def mismatch(expected: SceneSignature, got: SceneSignature, check_size: bool = True) -> str | None:
     """The first way ``got`` is incompatible with ``expected``, as a phrase, or None."""
-    if (got.audio_encoder, got.audio_dim) != (expected.audio_encoder, expected.audio_dim):
-        return (f"audio features from {got.audio_encoder} ({got.audio_dim}-d) instead of "
-                f"{expected.audio_encoder} ({expected.audio_dim}-d); re-run `emotag preprocess` with that encoder")
+    audio = audio_mismatch((expected.audio_encoder, expected.audio_dim), (got.audio_encoder, got.audio_dim))
+    if audio:
+        return audio
     if got.audio_tokens != expected.audio_tokens:
         return f"{got.audio_tokens} audio tokens per frame instead of {expected.audio_tokens}"
     if got.head_model != expected.head_model:

@@ -15,6 +15,16 @@ from ..errors import EmotagError
 RESIDUAL_VARIANTS = ("paper", "code")
 
 
+def audio_mismatch(expected: tuple[str | None, int], got: tuple[str | None, int]) -> str | None:
+    """The audio-compatibility check, as a phrase, or None when audio features ``got`` (the encoder
+    id a scene records, their width) fit ``expected`` (an encoder id of None accepts any of that width)."""
+    (want, want_dim), (have, have_dim) = expected, got
+    if have_dim == want_dim and (want is None or have == want):
+        return None
+    return (f"audio features from {have} ({have_dim}-d) instead of {want or 'an encoder'} ({want_dim}-d); "
+            f"re-run `emotag preprocess` with that encoder")
+
+
 @dataclass
 class MotionConfig:
     """Settings of the GRMN (docs/reference/motion-network.md).
@@ -105,11 +115,9 @@ class MotionConfig:
 
     def check_audio(self, encoder: str | None, dim: int) -> None:
         """Refuse audio features made by another encoder than the one this network expects."""
-        if dim != self.audio_dim or (self.audio_encoder is not None and encoder != self.audio_encoder):
-            raise EmotagError(
-                f"the motion network expects audio features from {self.audio_encoder or 'an encoder'} "
-                f"({self.audio_dim}-d), but this scene has {encoder} ({dim}-d); re-run `emotag preprocess "
-                f"--audio-encoder {self.audio_encoder or '...'}` on it, or use a prior trained on {encoder}")
+        problem = audio_mismatch((self.audio_encoder, self.audio_dim), (encoder, dim))
+        if problem:
+            raise EmotagError(f"the motion network cannot read these features: {problem}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

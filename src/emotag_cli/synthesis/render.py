@@ -20,7 +20,8 @@ from ..gaussians.render import composite
 from ..head.lbs import HeadPose
 from ..media.audio import decode_audio
 from ..media.encode import VideoWriter
-from ..preprocess.audio_features import extract_audio_features, fit_audio
+from ..motion.config import audio_mismatch
+from ..preprocess.audio_features import encoder_of_record, extract_audio_features, fit_audio
 from ..progress import Reporter, quiet
 from ..scene import AUDIO_RATE
 from .drive import Backdrops, drive_source, ping_pong
@@ -46,9 +47,7 @@ class RenderConfig:
 def encoder_of(avatar: Avatar) -> tuple[str, int]:
     """The preprocess encoder name and feature width the avatar's motion network expects."""
     audio = avatar.manifest["audio"]
-    ident = str(audio["encoder"])
-    name = "mel" if ident.startswith("mel") else ident.split(":")[0]
-    return name, int(audio["dim"])
+    return encoder_of_record(str(audio["encoder"])), int(audio["dim"])
 
 
 def render(avatar_path: Path, audio_path: Path, out: Path, config: RenderConfig | None = None,
@@ -72,9 +71,11 @@ def render(avatar_path: Path, audio_path: Path, out: Path, config: RenderConfig 
         n = max(1, int(round(seconds * fps)))
         encoder, dim = encoder_of(avatar)
         path = Path(config.audio_encoder_path) if config.audio_encoder_path else None
-        feats, _ = extract_audio_features(fit_audio(wav, n), n, encoder=encoder, path=path)
-        if feats.shape[-1] != dim:
-            raise EmotagError(f"{encoder} gave {feats.shape[-1]}-d features; the avatar expects {dim}-d")
+        feats, meta = extract_audio_features(fit_audio(wav, n), n, encoder=encoder, path=path)
+        # the family is the avatar's by construction; a model folder of another width is refused
+        problem = audio_mismatch((None, dim), (meta["encoder"], feats.shape[-1]))
+        if problem:
+            raise EmotagError(f"avatar {avatar.path}: {problem}")
     emotion, intensity = emotion_track(config.emotion, config.intensity, n, fps)
     size = config.size or avatar.size
     if not 32 <= size <= 4096 or size % 2:

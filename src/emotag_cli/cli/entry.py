@@ -188,7 +188,7 @@ def render(
     Example: `emotag render avatars/alice --audio speech.wav --emotion happy --intensity 0.8 -o out.mp4`
     """
     from ..progress import Reporter, stderr
-    from ..synthesis.render import RenderConfig
+    from ..config import RenderConfig
     from ..synthesis.render import render as run
 
     config = RenderConfig(emotion=emotion, intensity=intensity, drive=drive, background=background, size=size,

@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from ..config import from_dict
 from ..errors import EmotagError
 
 RESIDUAL_VARIANTS = ("paper", "code")
@@ -125,10 +126,6 @@ class MotionConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MotionConfig:
         """Rebuild from ``to_dict`` output; unknown keys are an error (a newer prior?)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - names
-        if unknown:
-            raise EmotagError(f"MotionConfig: unknown settings {sorted(unknown)} (made by another emotag version?)")
-        config = cls(**data)
+        config = from_dict(cls, data)
         config.validate()
         return config

@@ -7,13 +7,13 @@ motion (N × 60 floats), so memory stays flat however long the audio is.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..avatar import Avatar
+from ..config import RenderConfig
 from ..errors import EmotagError
 from ..forward.frame import ForwardModel
 from ..gaussians.render import composite
@@ -28,20 +28,6 @@ from .drive import Backdrops, drive_source, ping_pong
 from .timeline import emotion_track
 
 MIN_SECONDS = 0.2
-
-
-@dataclass
-class RenderConfig:
-    """Settings of ``emotag render`` (docs/commands/render.md)."""
-
-    emotion: str = "auto"
-    intensity: float | None = None
-    drive: str = "clip"
-    background: str = "drive"
-    audio_encoder_path: str | None = None
-    backend: str = "auto"
-    crf: int = 18
-    size: int | None = None          # output side in pixels (default: the avatar's training size)
 
 
 def encoder_of(avatar: Avatar) -> tuple[str, int]:

@@ -10,6 +10,7 @@ import typer
 
 from .. import __version__
 from ..errors import EmotagError
+from ..preprocess.audio_features.registry import audio_encoder_names
 
 app = typer.Typer(
     name="emotag",
@@ -59,7 +60,7 @@ def preprocess(
     size: Annotated[int, typer.Option(help="Side of the square output frames, pixels.")] = 512,
     crop: Annotated[str, typer.Option(help="fixed: one crop for the clip; smooth: a slowly moving crop.")] = "fixed",
     crop_scale: Annotated[float, typer.Option(help="Crop side / face-box side.")] = 2.2,
-    audio_encoder: Annotated[str, typer.Option(help="mel | whisper-tiny | wav2vec2 | hubert.")] = "mel",
+    audio_encoder: Annotated[str, typer.Option(help=" | ".join(audio_encoder_names()) + ".")] = "mel",
     audio_encoder_path: Annotated[Path | None, typer.Option(
         help="Local Hugging Face folder (or cache) of the wav2vec2 / hubert model.")] = None,
     au_source: Annotated[str, typer.Option(help="landmarks | openface | pyfeat.")] = "landmarks",

@@ -261,7 +261,7 @@ class MotionBatchSettings:
 
 @dataclass
 class PretrainConfig(RunSettings, GaussianSettings, OptimSettings, LossWeightSettings, MotionBatchSettings):
-    """Settings of ``emotag pretrain`` (docs/commands/pretrain.md; METHOD.md §3.2, §8.3–8.5): the
+    """Settings of ``emotag pretrain`` (docs/commands/pretrain.md): the
     groups above with pretraining's defaults, and
 
     iterations: each rank draws one (identity, frame) per step, so a step sees ``world_size``
@@ -310,7 +310,7 @@ class PretrainConfig(RunSettings, GaussianSettings, OptimSettings, LossWeightSet
 
 @dataclass
 class AdaptConfig(RunSettings, GaussianSettings, OptimSettings, LossWeightSettings, MotionBatchSettings):
-    """Settings of ``emotag adapt`` (docs/commands/adapt.md; METHOD.md §3.3): the groups above with
+    """Settings of ``emotag adapt`` (docs/commands/adapt.md): the groups above with
     adaptation's defaults, and
 
     warmup: no curriculum blend follows it in adaptation. tune: "adain" (paper: only the AdaIN

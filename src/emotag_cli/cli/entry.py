@@ -188,8 +188,8 @@ def render(
 
     Example: `emotag render avatars/alice --audio speech.wav --emotion happy --intensity 0.8 -o out.mp4`
     """
-    from ..progress import Reporter, stderr
     from ..config import RenderConfig
+    from ..progress import Reporter, stderr
     from ..synthesis.render import render as run
 
     config = RenderConfig(emotion=emotion, intensity=intensity, drive=drive, background=background, size=size,

@@ -1,4 +1,4 @@
-"""Action Unit Error, METHOD.md §5.1: ``AUE = sum over AUs of mean_t (AU_rendered - AU_reference)^2``.
+"""Action Unit Error, docs/reference/metrics.md: ``AUE = sum over AUs of mean_t (AU_rendered - AU_reference)^2``.
 
 AUE-U sums the upper-face AUs, AUE-L the lower-face AUs. Two sources:
 

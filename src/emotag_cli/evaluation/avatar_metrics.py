@@ -1,4 +1,4 @@
-"""Self-reconstruction metrics of an avatar on held-out frames of a tracked scene (METHOD.md §5.1).
+"""Self-reconstruction metrics of an avatar on held-out frames of a tracked scene (docs/reference/metrics.md).
 
 Each frame is driven as at inference: its own audio features and AUs go through the avatar's
 motion network (``GRMN.sequence`` over the whole scene, so windows at the edges of the held-out

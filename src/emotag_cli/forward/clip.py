@@ -138,7 +138,7 @@ class TrackedClip:
 
     def mesh_geometry(self, i: int) -> tuple[Tensor, Tensor]:
         """Depth [1, S, S] (camera z, 0 off the mesh) and normals [3, S, S] of the tracked mesh,
-        the targets of the geometric loss (METHOD.md §2.6, with the mesh standing in for Sapiens)."""
+        the targets of the geometric loss (docs/reference/motion-network.md, with the mesh standing in for Sapiens)."""
         def build() -> tuple[Tensor, Tensor]:
             verts = self.frame(i).verts.double().numpy()
             w2c = self.w2c(i).double().numpy()

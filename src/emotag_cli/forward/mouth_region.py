@@ -1,6 +1,6 @@
 """The mouth region: which Gaussians get the intra-oral refinement, and the frame it works in.
 
-Selection (METHOD.md §2.4, adapted to any head model with a MediaPipe-indexed landmark embedding):
+Selection (docs/reference/motion-network.md, adapted to any head model with a MediaPipe-indexed landmark embedding):
 
 1. the model's lip landmarks — those whose MediaPipe index is one of the 40 points of MediaPipe's
    ``FACEMESH_LIPS`` connections (outer and inner lip contours; ``LIP_LANDMARKS``);

@@ -1,6 +1,7 @@
 """``MotionConfig``: every size and switch of the Gated Residual Motion Network (GRMN).
 
-The defaults are the official code's sizes (METHOD.md §2.2–2.4) with the choices of METHOD.md §8.
+The defaults are the official code's sizes (docs/reference/motion-network.md) with our choices where
+the paper and the code disagree or are silent (listed there).
 The config is saved inside a motion prior and rebuilt from it, so it holds plain values only.
 """
 
@@ -45,13 +46,13 @@ class MotionConfig:
     Decoder
         n_expr / n_jaw: expression coefficients and jaw axis-angle (δ has n_expr + n_jaw dims).
         n_emotions: classes of z_e (angry, disgust, fear, happy, sad, surprise, neutral).
-        residual: "paper" — residual encoder → z_e → decoder conditioned on softmax(z_e) (METHOD.md
-            §8.1; needed for emotion control) — or "code" — z_e from the fused feature and an
+        residual: "paper" — residual encoder → z_e → decoder conditioned on softmax(z_e) (our choice:
+            the paper's design, needed for emotion control) — or "code" — z_e from the fused feature and an
             unconditioned residual MLP, as the official release does.
         gate_hidden: hidden width of the gate MLP.
         p_teacher: probability, per training sample, of feeding the teacher's emotion distribution
             and score to the decoder instead of the predicted ones (teacher forcing, see control.py).
-    Mouth (intra-oral refinement, METHOD.md §2.4 / §8.8)
+    Mouth (intra-oral refinement, docs/reference/motion-network.md)
         mouth: build the mouth network at all.
         mouth_levels / mouth_level_dim / mouth_base_res / mouth_log2_table: each 2D hash grid.
         mouth_finest_res: resolution of the finest level; None = 256·bound, the code's value.

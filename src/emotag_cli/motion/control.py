@@ -41,7 +41,7 @@ from ..errors import EmotagError
 
 
 def emotion_score(p_emo: Tensor) -> Tensor:
-    """e = 1 − p(neutral): [..., 7] → [..., 1], the teacher's intensity (METHOD.md §2.5)."""
+    """e = 1 − p(neutral): [..., 7] → [..., 1], the teacher's intensity (docs/reference/motion-network.md)."""
     return 1.0 - p_emo[..., NEUTRAL:NEUTRAL + 1]
 
 

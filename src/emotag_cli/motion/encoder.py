@@ -6,7 +6,7 @@
 
 Backbone: 4 bias-free Linear(256→256) with ReLU between them (none after the last). W_fuse:
 Linear(64→256), zero-initialised, so the AU path starts switched off and the network first learns
-from audio alone (official code, METHOD.md §2.2). The paper's figure sums the two streams (⊕);
+from audio alone (official code, docs/reference/motion-network.md). The paper's figure sums the two streams (⊕);
 W_fuse is that sum with a learned projection.
 """
 

@@ -1,6 +1,6 @@
 """``emotag adapt``: a new identity's avatar from a few seconds of its tracked scene and a prior.
 
-METHOD.md §3.3: new Gaussians on the identity's own canonical mesh (nothing is transferred from
+docs/commands/adapt.md: new Gaussians on the identity's own canonical mesh (nothing is transferred from
 pretraining); the prior's motion network with its EMA weights, of which only the AdaIN MLPs train
 (``tune="adain"``; "all" trains everything, the official code's default); a static warm-up, then
 the motion drives the Gaussians at once (no curriculum blend); loss = render + 0.1·flame + SEG +

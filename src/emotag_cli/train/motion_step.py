@@ -1,6 +1,6 @@
 """The training step shared by pretraining and adaptation, on the forward model of forward/frame.py.
 
-One step on frame t of an identity (METHOD.md §2, §3.1):
+One step on frame t of an identity (docs/reference/motion-network.md):
 
     audio tokens [8, 16, D], AUs [8, 6] of the frames [t−4, t+4), identity s
       → GRMN (teacher-forced emotion / intensity with probability p_teacher)  → Ψ̂ [50], Θ̂_jaw [3], z_e, g
@@ -17,7 +17,7 @@ Phases, per identity:
   then updates it — which DistributedDataParallel needs, since all ranks must take part in every
   backward — while the render loss never reaches it through Gaussians that are not yet warm.
 - dynamic with blend w ∈ (0, 1]: the mesh uses (1 − w)·tracked + w·predicted expression and jaw, and
-  the mouth deltas are scaled by w — the curriculum of pretraining (METHOD.md §3.2). The official
+  the mouth deltas are scaled by w — the curriculum of pretraining (docs/commands/pretrain.md). The official
   code blends a canonical (neutral) render into the deformed one; our warm-up already renders the
   tracked mesh, so handing over from tracked to predicted parameters is the same curriculum
   without a jump. Adaptation uses w = 1 right after its warm-up, as the official code does.
@@ -300,7 +300,7 @@ def draw_stretches(sampler: np.random.Generator, data: Sequence[IdentityData], l
 def motion_optimizer(grmn: GRMN, lr_net: float, lr_grid: float, weight_decay: float, betas: tuple[float, float],
                      decay: float, iterations: int) -> tuple[torch.optim.AdamW, torch.optim.lr_scheduler.LambdaLR]:
     """AdamW over the trainable GRMN parameters (hash grids at ``lr_grid`` without weight decay,
-    the rest at ``lr_net``) and the LR schedule decay^(step / iterations) (METHOD.md §3.2)."""
+    the rest at ``lr_net``) and the LR schedule decay^(step / iterations) (docs/commands/pretrain.md)."""
     opt = torch.optim.AdamW(optimizer_groups(grmn, lr_net, lr_grid, weight_decay), betas=tuple(betas), eps=1e-8)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: decay ** (s / iterations))
     return opt, sched

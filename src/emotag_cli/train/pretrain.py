@@ -1,13 +1,13 @@
 """``emotag pretrain``: one shared motion network over many tracked scenes → a motion prior.
 
 Each identity (scene) has its own Gaussians; the Gated Residual Motion Network is shared
-(METHOD.md §1.2, §3.2). Every step draws one identity and one of its frames (batch 1, as the
+(docs/commands/pretrain.md). Every step draws one identity and one of its frames (batch 1, as the
 paper) and runs ``motion_step.train_step``:
 
 - per identity, its first ``warmup`` steps are static (Gaussians on the tracked mesh; the motion
   network learns from its parameter losses only), then the curriculum blend hands the mesh over
   from the tracked to the predicted expression and jaw over ``blend`` of the identity's expected
-  steps (METHOD.md §8.3: per-identity warm-up);
+  steps (docs/commands/pretrain.md: per-identity warm-up);
 - AdamW on the network (LR 5e-5, hash grids 5e-3, decayed 0.1^(it/total)), its EMA (0.995), Adam
   on the Gaussians with the positions' LR decaying, densification until 85 % of each identity's
   steps;

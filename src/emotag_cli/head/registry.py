@@ -22,6 +22,7 @@ from typing import Any
 
 from ..artifact import file_sha256
 from ..errors import EmotagError
+from ..registry import Registry
 from .model import HeadModel
 
 
@@ -41,28 +42,22 @@ class HeadModelKind:
     files: tuple[str, ...] = ()
 
 
-_KINDS: dict[str, HeadModelKind] = {}
+_KINDS: Registry[HeadModelKind] = Registry("head model")
 
 
 def register_head_model(kind: HeadModelKind) -> HeadModelKind:
     """Make ``kind`` available under its name (a second registration of a name is an error)."""
-    if kind.name in _KINDS:
-        raise ValueError(f"head model {kind.name!r} is registered twice")
-    _KINDS[kind.name] = kind
-    return kind
+    return _KINDS.register(kind.name, kind)
 
 
 def head_model_names() -> tuple[str, ...]:
     """The registered names, the default first."""
-    return tuple(_KINDS)
+    return _KINDS.names()
 
 
 def head_model_kind(name: str) -> HeadModelKind:
     """The kind called ``name``; a one-line error naming the choices for any other name."""
-    try:
-        return _KINDS[name]
-    except KeyError:
-        raise EmotagError(f"unknown head model {name!r} (--head-model: choose from {', '.join(_KINDS)})") from None
+    return _KINDS[name]
 
 
 def load_head_model(kind: str = "open", **files: str | Path | None) -> HeadModel:

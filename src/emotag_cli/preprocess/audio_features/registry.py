@@ -27,6 +27,7 @@ import numpy as np
 
 from ...backends import BackendStatus, has_module
 from ...errors import EmotagError
+from ...registry import Registry
 
 Encode = Callable[[np.ndarray, Path | None, str], tuple[np.ndarray, dict]]
 
@@ -56,33 +57,27 @@ class AudioEncoder:
     takes_path: bool = False
 
 
-_ENCODERS: dict[str, AudioEncoder] = {}
+_ENCODERS: Registry[AudioEncoder] = Registry("audio encoder")
 
 
 def register_audio_encoder(encoder: AudioEncoder) -> AudioEncoder:
     """Make ``encoder`` available under its name (a second registration of a name is an error)."""
-    if encoder.name in _ENCODERS:
-        raise ValueError(f"audio encoder {encoder.name!r} is registered twice")
-    _ENCODERS[encoder.name] = encoder
-    return encoder
+    return _ENCODERS.register(encoder.name, encoder)
 
 
 def audio_encoder_names() -> tuple[str, ...]:
     """The registered names, in registration order (the default first)."""
-    return tuple(_ENCODERS)
+    return _ENCODERS.names()
 
 
 def audio_encoder(name: str) -> AudioEncoder:
     """The encoder called ``name``; a one-line error naming the choices for any other name."""
-    try:
-        return _ENCODERS[name]
-    except KeyError:
-        raise EmotagError(f"unknown audio encoder {name!r}; choose one of: {', '.join(_ENCODERS)}") from None
+    return _ENCODERS[name]
 
 
 def encoder_of_record(recorded: str) -> str:
     """The registered name behind the id a scene or avatar records (``mel-80`` → ``mel``)."""
-    names = [n for n in _ENCODERS if recorded == n or recorded.startswith((n + "-", n + ":"))]
+    names = [n for n in _ENCODERS.names() if recorded == n or recorded.startswith((n + "-", n + ":"))]
     if not names:
         raise EmotagError(f"audio features from {recorded!r}: no audio encoder of this emotag makes them")
     return max(names, key=len)

@@ -13,7 +13,7 @@ import pytest
 
 from emotag_cli.config import PreprocessConfig
 from emotag_cli.errors import EmotagError
-from emotag_cli.preprocess.pipeline import preprocess
+from emotag_cli.preprocess.pipeline import paired_audio, preprocess
 from emotag_cli.progress import quiet
 from emotag_cli.scene import MASK_HEAD, Scene
 
@@ -83,6 +83,30 @@ def test_video_without_audio_is_allowed_with_a_warning(tmp_path, may_frames):
     assert any("no audio track" in w for w in reporter.warnings)
     with pytest.raises(EmotagError, match="no audio"):
         scene.audio()
+
+
+def test_paired_sound_file_gives_a_video_only_clip_its_audio(tmp_path, may_frames):
+    import soundfile as sf
+
+    video = write_video(tmp_path / "mute.mp4", may_frames[:10])
+    speech = speechlike(10 * 640)
+    sf.write(tmp_path / "mute.wav", speech, 16000, subtype="PCM_16")
+    assert paired_audio(video) == tmp_path / "mute.wav"
+    scene = preprocess(video, tmp_path / "scene", PreprocessConfig(**SMALL), reporter=quiet(),
+                       audio=tmp_path / "mute.wav")
+    assert scene.has_audio and scene.array("audio_features.npy").shape[0] == 10
+    assert np.abs(scene.audio() - speech).max() < 1e-3          # sample 0 at frame 0, PCM-16 rounding
+    assert scene.manifest["inputs"]["audio"]["path"].endswith("mute.wav")
+    with pytest.raises(EmotagError, match="nope.wav: no such file"):
+        preprocess(video, tmp_path / "other", PreprocessConfig(**SMALL), audio=tmp_path / "nope.wav")
+    assert not (tmp_path / "other").exists()
+
+
+def test_a_silent_audio_track_makes_a_scene_without_audio(tmp_path, may_frames):
+    video = write_video(tmp_path / "zeros.mp4", may_frames[:10], audio=np.zeros(10 * 640, np.float32))
+    scene, reporter = run(video, tmp_path / "scene")
+    assert not scene.has_audio and not (scene.path / "audio_features.npy").exists()
+    assert any("is silent" in w for w in reporter.warnings)
 
 
 def test_no_face_anywhere_is_an_error_and_leaves_nothing(tmp_path):

@@ -10,7 +10,11 @@ import typer
 
 from .. import __version__
 from ..errors import EmotagError
-from ..preprocess.audio_features.registry import audio_encoder_names
+from ..preprocess.audio_features.registry import appendable_encoder_names, base_encoder_names
+
+AUDIO_ENCODER_HELP = (" | ".join(base_encoder_names() + appendable_encoder_names())
+                      + "; append +" + " or +".join(appendable_encoder_names())
+                      + " to add its channels (e.g. whisper-tiny+phones).")
 
 app = typer.Typer(
     name="emotag",
@@ -60,13 +64,17 @@ def preprocess(
     size: Annotated[int, typer.Option(help="Side of the square output frames, pixels.")] = 512,
     crop: Annotated[str, typer.Option(help="fixed: one crop for the clip; smooth: a slowly moving crop.")] = "fixed",
     crop_scale: Annotated[float, typer.Option(help="Crop side / face-box side.")] = 2.2,
-    audio_encoder: Annotated[str, typer.Option(help=" | ".join(audio_encoder_names()) + ".")] = "mel",
+    audio_encoder: Annotated[str, typer.Option(help=AUDIO_ENCODER_HELP)] = "mel",
     audio_encoder_path: Annotated[Path | None, typer.Option(
         help="Local Hugging Face folder (or cache) of the wav2vec2 / hubert model.")] = None,
     au_source: Annotated[str, typer.Option(help="landmarks | openface | pyfeat.")] = "landmarks",
     openface_csv: Annotated[Path | None, typer.Option(
         help="OpenFace FeatureExtraction CSV of this video (with --au-source openface).")] = None,
     emotion_model: Annotated[str, typer.Option(help="auto | fer | deepface.")] = "auto",
+    audio: Annotated[Path | None, typer.Option(
+        help="Sound file to use instead of the video's own audio track (sample 0 at frame 0). "
+             "Corpus mode: a sound file with the video's name beside it (talk.wav for talk.mp4) is used "
+             "automatically.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing scene folder.")] = False,
     shard: Annotated[str | None, typer.Option(
         help="Corpus mode: process only shard K/N of the sorted videos (e.g. 2/8).")] = None,
@@ -82,6 +90,7 @@ def preprocess(
     corpus: `emotag preprocess videos/ -o scenes --shard 3/8`
     """
     from ..config import PreprocessConfig
+    from ..preprocess.pipeline import paired_audio
     from ..preprocess.pipeline import preprocess as run
     from ..progress import Reporter
 
@@ -92,13 +101,16 @@ def preprocess(
         emotion_model=emotion_model,
     )
     if len(videos) == 1 and shard is None and not videos[0].is_dir():
-        scene = run(videos[0], out, config, overwrite=overwrite, reporter=Reporter())
+        scene = run(videos[0], out, config, overwrite=overwrite, reporter=Reporter(), audio=audio)
         typer.echo(str(scene.path))
         return
+    if audio is not None:
+        raise EmotagError("--audio takes one video; in corpus mode put each sound file beside its video, "
+                          "with the video's name (talk.wav for talk.mp4)")
     from ..corpus import Shard, preprocess_corpus
 
-    preprocess_corpus(videos, out, Shard.parse(shard), lambda v, o: run(v, o, config, overwrite=overwrite,
-                                                                          reporter=Reporter()), overwrite)
+    preprocess_corpus(videos, out, Shard.parse(shard), lambda v, o: run(
+        v, o, config, overwrite=overwrite, reporter=Reporter(), audio=paired_audio(v)), overwrite)
 
 
 @app.command()

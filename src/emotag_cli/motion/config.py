@@ -119,7 +119,8 @@ class MotionConfig:
         """Refuse audio features made by another encoder than the one this network expects."""
         problem = audio_mismatch((self.audio_encoder, self.audio_dim), (encoder, dim))
         if problem:
-            raise EmotagError(f"the motion network cannot read these features: {problem}")
+            raise EmotagError(f"the motion network expects audio features from {self.audio_encoder or 'an encoder'} "
+                              f"({self.audio_dim}-d): {problem}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -415,6 +415,7 @@ def test_lengths_and_sizes_that_differ_compare_the_common_prefix(small_clip, tmp
     assert sum(emotion["details"]["mean_distribution"].values()) == pytest.approx(1.0)   # still reported
 
 
+@pytest.mark.real
 def test_scene_reference_gives_head_metrics_and_ranks_a_wrong_video_lower(tmp_path):
     from emotag_cli.config import PreprocessConfig
     from emotag_cli.preprocess.pipeline import preprocess

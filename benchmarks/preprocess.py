@@ -10,12 +10,27 @@ the clip / seconds spent in that step), and the total.
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT = [REPO.parent / "shared" / "data" / "real" / "video" / n for n in
+SHARED = Path(os.environ.get("EMOTAG_SHARED", REPO.parent / "shared"))
+DEFAULT = [SHARED / "data" / "real" / "video" / n for n in
            ("real3dportrait_May_5s.mp4", "eamm_M030_sad_3_001.mp4", "mimictalk_German_20s.mp4")]
+
+
+def time_preprocess(video: Path, size: int, audio_encoder: str = "mel") -> tuple[int, dict[str, float]]:
+    """(frames, {step: seconds}) of preprocessing ``video`` at ``size`` px into a temporary folder."""
+    from emotag_cli.config import PreprocessConfig
+    from emotag_cli.preprocess.pipeline import preprocess
+    from emotag_cli.progress import quiet
+
+    with tempfile.TemporaryDirectory() as tmp:
+        reporter = quiet()
+        scene = preprocess(video, Path(tmp) / "scene", PreprocessConfig(size=size, audio_encoder=audio_encoder),
+                           reporter=reporter)
+        return scene.n_frames, dict(reporter.timings)
 
 
 def main() -> None:
@@ -30,10 +45,6 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from emotag_cli.config import PreprocessConfig
-    from emotag_cli.preprocess.pipeline import preprocess
-    from emotag_cli.progress import quiet
-
     torch.set_num_threads(args.threads)
     videos = args.videos or [p for p in DEFAULT if p.is_file()]
     if not videos:
@@ -41,16 +52,9 @@ def main() -> None:
     rows = []
     steps: list[str] = []
     for video in videos:
-        with tempfile.TemporaryDirectory() as tmp:
-            reporter = quiet()
-            scene = preprocess(video, Path(tmp) / "scene",
-                               PreprocessConfig(size=args.size, audio_encoder=args.audio_encoder),
-                               reporter=reporter)
-            n = scene.n_frames
-            for s in reporter.timings:
-                if s not in steps:
-                    steps.append(s)
-            rows.append((video.name, n, reporter.timings))
+        n, timings = time_preprocess(video, args.size, args.audio_encoder)
+        steps.extend(s for s in timings if s not in steps)
+        rows.append((video.name, n, timings))
     table = Table(title=f"preprocess at {args.size} px, {args.threads} torch thread(s): frames per second per step")
     table.add_column("clip")
     table.add_column("frames", justify="right")

@@ -78,9 +78,9 @@ def run_case(n: int, size: int, mode: str, repeats: int) -> dict[str, float]:
     def once() -> None:
         if mode == "forward":
             with torch.no_grad():
-                rasterize(*params, scene["viewmats"], scene["Ks"], size, size, backend="torch")
+                rasterize(*params, scene["viewmats"], scene["Ks"], size, size, rasterizer="torch")
         else:
-            out = rasterize(*params, scene["viewmats"], scene["Ks"], size, size, backend="torch")
+            out = rasterize(*params, scene["viewmats"], scene["Ks"], size, size, rasterizer="torch")
             (out.colors.sum() + out.depths.sum()).backward()
             for p in params:
                 p.grad = None

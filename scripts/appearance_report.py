@@ -32,9 +32,9 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from emotag_cli.forward.clip import TrackedClip
     from emotag_cli.progress import Reporter
     from emotag_cli.train.appearance import AppearanceConfig, evaluate_appearance, fit_appearance, render_frame
-    from emotag_cli.train.clip import TrackedClip
 
     torch.set_num_threads(1)
     table = Table(title=f"appearance fit at {args.size} px: train first {args.train} frames, "

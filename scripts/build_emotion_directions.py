@@ -19,20 +19,33 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from emotag_cli.config import TrackConfig, from_dict
 from emotag_cli.errors import EmotagError
 from emotag_cli.head.emotion_directions import save_emotion_directions, shipped_directions_path
 from emotag_cli.head.emotion_estimate import (
     EstimateSettings,
+    LabelledClip,
     estimate_directions,
     lip_opening_gradient,
-    load_labelled_clip,
 )
+from emotag_cli.head.registry import head_model_of
 from emotag_cli.track import open_track
-from emotag_cli.track.pipeline import load_head_model
+
+
+def load_labelled_clip(scene: Path, label: dict[str, Any]) -> LabelledClip:
+    """A tracked scene's motion and teacher distribution, with its label (corpus labels.json entry)."""
+    track = open_track(scene)
+    motion = np.concatenate([track.params["expr"], track.params["jaw"]], axis=1).astype(np.float64)
+    p_emo = np.load(scene / "emotion.npy", allow_pickle=False).astype(np.float64)
+    if len(p_emo) != len(motion):
+        raise EmotagError(f"{scene}: emotion.npy has {len(p_emo)} frames, the track {len(motion)}")
+    speakers = label.get("speakers") or [scene.name]
+    record = {"scene": scene.name, **{k: label[k] for k in ("source", "license", "dataset_terms", "emotion_label")
+                                      if label.get(k)}}
+    return LabelledClip(scene.name, motion, p_emo, str(label["emotion"]), str(speakers[0]), record)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             other = open_track(s).manifest["head_model"].get("source", {}).get("sha256")
             if other != sha:
                 raise EmotagError(f"{s} was tracked with another build of head model {head['id']}; re-track it")
-        model = load_head_model(from_dict(TrackConfig, track.manifest["config"]))
+        model = head_model_of(track.manifest["config"])
         clips = [load_labelled_clip(s, labels[s.name]) for s in scenes]
         settings = dataclasses.replace(defaults, frame_fraction=args.frame_fraction, keep_opening=args.keep_opening)
         opening = lip_opening_gradient(model, clips[0].motion.shape[1] - settings.n_jaw, settings.n_jaw)

@@ -42,9 +42,9 @@ def measure(video: Path, teacher, encoder, max_offset: int = 3) -> dict:
     """One pass over a render: per-frame teacher distributions, mouth opening sync, identity."""
     from emotag_cli.evaluation import sync
     from emotag_cli.evaluation.video_io import open_video
-    from emotag_cli.preprocess._mediapipe import quiet_native_stderr
     from emotag_cli.preprocess.face_align import has_face
     from emotag_cli.preprocess.face_mesh import N_REFINED, FaceMesh
+    from emotag_cli.preprocess.mediapipe_log import quiet_native_stderr
 
     clip = open_video(video)
     frames = np.stack(list(clip.frames()))

@@ -1,6 +1,8 @@
 """Tiny real avatars for tests: two tracked 40-frame scenes of real clips at 96 px, a prior
 pretrained on them and an avatar adapted from it, with narrow networks so a step takes
-milliseconds. Built once per test session (conftest.py exposes the fixtures)."""
+milliseconds. Built once per test session (conftest.py exposes the fixtures). Without the real
+clips (../shared absent), the two scenes are synthetic ones (_synthetic_scene.py), so the
+training, render and eval tests still run."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from _synthetic_scene import make_scene
 from emotag_cli.config import AdaptConfig, PreprocessConfig, PretrainConfig, TrackConfig
 from emotag_cli.preprocess.pipeline import preprocess
 from emotag_cli.progress import quiet
@@ -16,9 +19,10 @@ from emotag_cli.train.adapt import adapt
 from emotag_cli.train.pretrain import pretrain
 
 from _media import real_frames, write_video
-from conftest import real_video
+from conftest import REAL_VIDEO, real_video
 
 N_FRAMES, SIZE = 40, 96
+CLIPS = ("real3dportrait_May_5s.mp4", "sadtalker_WDA_AlexandriaOcasioCortez_000.mp4")
 TINY_MOTION = dict(d_model=32, n_layers=1, n_heads=2, ffn_dim=64, au_hidden=16, adain_hidden=32, gate_hidden=16,
                    mouth_levels=4, mouth_log2_table=10, mouth_hidden=16)
 
@@ -38,12 +42,14 @@ def tiny_adapt(**overrides) -> AdaptConfig:
 
 @pytest.fixture(scope="session")
 def scenes(tmp_path_factory) -> list[Path]:
-    """Two tracked 40-frame scenes of real clips at 96 px."""
+    """Two tracked 40-frame scenes at 96 px: of real clips, or synthetic without them."""
     from emotag_cli.media.audio import decode_audio
 
     root = tmp_path_factory.mktemp("scenes")
+    if not all((REAL_VIDEO / name).is_file() for name in CLIPS):
+        return [make_scene(root / f"synthetic_{seed}", seed, N_FRAMES, SIZE) for seed in (0, 1)]
     out = []
-    for name in ("real3dportrait_May_5s.mp4", "sadtalker_WDA_AlexandriaOcasioCortez_000.mp4"):
+    for name in CLIPS:
         src = real_video(name)
         audio, _ = decode_audio(src)
         video = write_video(root / name, real_frames(src, N_FRAMES, size=192), audio=audio[:N_FRAMES * 640])

@@ -38,3 +38,27 @@ def _one_thread():
 
 # Tiny real scenes, prior and avatar shared by the training, render and eval tests.
 from _avatars import avatar, prior, scenes  # noqa: E402,F401
+
+
+@pytest.fixture(scope="session")
+def speech_file(tmp_path_factory):
+    """``speech_file(name)``: that real speech file of ../shared/data/real/audio, or, without it, a 3 s
+    synthetic voice (tests/_synthetic_scene.py), so render tests run without ../shared."""
+    voice: list[Path] = []
+
+    def get(name: str) -> Path:
+        path = REAL_AUDIO / name
+        if path.is_file():
+            return path
+        if not voice:
+            import numpy as np
+            import soundfile as sf
+
+            from _synthetic_scene import synthetic_voice
+
+            wav, _ = synthetic_voice(75, np.random.default_rng(0))
+            voice.append(tmp_path_factory.mktemp("speech") / "synthetic_voice.wav")
+            sf.write(voice[0], wav, 16000, subtype="PCM_16")
+        return voice[0]
+
+    return get

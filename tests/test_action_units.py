@@ -9,8 +9,8 @@ from scipy.spatial.transform import Rotation
 
 from emotag_cli.backends import has_module
 from emotag_cli.errors import EmotagError, MissingBackendError
+from emotag_cli.head.canonical_face import MESH_FILE, canonical_vertices
 from emotag_cli.preprocess.action_units import AU_NAMES, compute_aus, status
-from emotag_cli.preprocess.aus.align import MESH_FILE, canonical_vertices
 
 from conftest import ASSETS, real_video
 

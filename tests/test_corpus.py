@@ -50,6 +50,7 @@ def test_two_videos_with_one_name_are_refused():
         scene_names([Path("a/talk.mp4"), Path("b/talk.mp4")])
 
 
+@pytest.mark.real
 def test_sharded_preprocess_and_track_of_a_folder(tmp_path):
     frames = real_frames(real_video("real3dportrait_May_5s.mp4"), 8, size=160)
     videos = tmp_path / "videos"

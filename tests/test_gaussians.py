@@ -99,7 +99,7 @@ def render_loss(gs, verts, faces, target):
     view[0, 2, 3] = 0.5
     K = torch.tensor([[[80.0, 0, 16], [0, 80.0, 16], [0, 0, 1]]])
     out = rasterize(means[0], quats[0], scales[0], gs.opacities(), gs.sh(), view, K, 32, 32, sh_degree=gs.sh_degree,
-                    backend="torch")
+                    rasterizer="torch")
     return (out.colors - target).abs().mean(), out.meta, scales[0]
 
 

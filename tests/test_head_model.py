@@ -28,10 +28,10 @@ from emotag_cli.head.builder.topology import (
     mirror_index,
 )
 from emotag_cli.head.builder.tracks import mirror
+from emotag_cli.head.canonical_face import canonical_vertices
 from emotag_cli.head.flame_pkl import MEDIAPIPE_FOR_IBUG68, find_flame_model, load_flame, read_landmark_embedding
 from emotag_cli.head.lbs import axis_angle_to_matrix
 from emotag_cli.head.open_model import load_open_model
-from emotag_cli.preprocess.aus.align import canonical_vertices
 
 CHIN, FOREHEAD, NOSE_TIP, UPPER_LIP, LOWER_LIP = 152, 10, 1, 13, 14
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from emotag_cli.evaluation.image_metrics import psnr, ssim
+from emotag_cli.image_metrics import psnr, ssim
 
 
 def test_identical_images():

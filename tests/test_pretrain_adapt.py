@@ -25,6 +25,9 @@ from emotag_cli.artifact import read_manifest, write_manifest
 from emotag_cli.avatar import Avatar
 from emotag_cli.errors import EmotagError
 from emotag_cli.evaluation.avatar_metrics import evaluate_avatar, inner_lip_gap, mouth_landmark_distance, pearson
+from emotag_cli.forward.clip import TrackedClip
+from emotag_cli.forward.frame import head_vertices
+from emotag_cli.forward.mouth_region import LIP_LANDMARKS, select_mouth
 from emotag_cli.gaussians.ply import read_ply
 from emotag_cli.head.lbs import HeadPose
 from emotag_cli.head.open_model import load_open_model
@@ -34,17 +37,14 @@ from emotag_cli.prior import Prior
 from emotag_cli.progress import quiet
 from emotag_cli.train.adapt import adapt
 from emotag_cli.train.checkpoint import checkpoint_dir
-from emotag_cli.train.clip import TrackedClip
 from emotag_cli.train.motion_step import (
     IdentityData,
     LossWeights,
     MotionDriver,
     Stretch,
     draw_stretches,
-    head_vertices,
     step_loss,
 )
-from emotag_cli.train.mouth_region import LIP_LANDMARKS, select_mouth
 from emotag_cli.train.pretrain import pretrain
 
 from _avatars import N_FRAMES, SIZE, TINY_MOTION, tiny_adapt, tiny_pretrain  # noqa: E402,F401
@@ -338,7 +338,7 @@ def test_two_process_torchrun_pretraining_checkpoints_and_resumes(scenes, tmp_pa
     """torchrun --nproc_per_node 2 on CPU (gloo): Ctrl-C saves a checkpoint, --resume finishes."""
     out = tmp_path / "prior"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "emotag_cli.cli_train", "pretrain", *map(str, scenes), "-o", str(out), "--preset", "cpu",
+           "-m", "emotag_cli.cli", "pretrain", *map(str, scenes), "-o", str(out), "--preset", "cpu",
            "--size", "64", "--gaussians", "300", "--warmup", "2", "--checkpoint-every", "2"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src")}
     proc = subprocess.Popen([*cmd, "--iterations", "60"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

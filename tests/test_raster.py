@@ -13,7 +13,7 @@ from emotag_cli.raster import rasterize
 from emotag_cli.raster.projection import project
 from emotag_cli.raster.sh import sh_basis
 from emotag_cli.raster.tiles import bin_gaussians
-from emotag_cli.raster.torch_backend import rasterize_torch
+from emotag_cli.raster.torch_rasterizer import rasterize_torch
 
 import raster_reference as ref
 
@@ -76,7 +76,7 @@ def test_forward_matches_reference(seed, n_cams, sh_degree, dense, tile_size):
     viewmats, Ks = cameras(n_cams)
     bg = torch.rand(n_cams, 3, generator=torch.Generator().manual_seed(seed))
     out = rasterize(*scene.values(), viewmats, Ks, SIZE, SIZE, sh_degree=sh_degree, backgrounds=bg,
-                    tile_size=tile_size, normals=True, backend="torch")
+                    tile_size=tile_size, normals=True, rasterizer="torch")
     want = ref.render(*scene.values(), viewmats, Ks, SIZE, SIZE, sh_degree=sh_degree, backgrounds=bg)
     if dense:  # the scene really exercises early termination and alpha clamping
         assert want["stopped"] > 0 and want["clamped"] > 0
@@ -93,7 +93,7 @@ def test_per_camera_features_of_any_width():
     feats = torch.rand(2, 150, 5, generator=torch.Generator().manual_seed(1))
     scene["colors"] = feats
     bg = torch.rand(2, 5)
-    out = rasterize(*scene.values(), viewmats, Ks, 40, 24, backgrounds=bg, backend="torch")
+    out = rasterize(*scene.values(), viewmats, Ks, 40, 24, backgrounds=bg, rasterizer="torch")
     want = ref.render(*scene.values(), viewmats, Ks, 40, 24, backgrounds=bg)
     assert out.colors.shape == (2, 24, 40, 5)
     assert max_err(out.colors, want["colors"]) < 1e-4
@@ -114,7 +114,7 @@ def test_gradients_match_reference(seed, sh_degree, dense):
 
     fast_in = {k: v.clone().requires_grad_(True) for k, v in {**scene, "viewmats": viewmats}.items()}
     out = rasterize(*(fast_in[k] for k in PARAMS), fast_in["viewmats"], Ks, SIZE, SIZE,
-                    sh_degree=sh_degree, backgrounds=bg, normals=True, backend="torch")
+                    sh_degree=sh_degree, backgrounds=bg, normals=True, rasterizer="torch")
     out.meta["means2d"].retain_grad()
     loss(out._asdict()).backward()
 
@@ -151,7 +151,7 @@ def test_culled_gaussians_leave_no_trace():
             "colors": torch.ones(2, 3)}
     full = {k: torch.cat([scene[k], culled[k], edge[k]]).requires_grad_(True) for k in PARAMS}
     kept = {k: torch.cat([scene[k], edge[k]]) for k in PARAMS}
-    kw = dict(far_plane=20.0, backgrounds=torch.tensor([[0.2, 0.3, 0.4]]), backend="torch")
+    kw = dict(far_plane=20.0, backgrounds=torch.tensor([[0.2, 0.3, 0.4]]), rasterizer="torch")
     out = rasterize(*full.values(), viewmats, Ks, SIZE, SIZE, **kw)
     (out.colors.sum() + out.depths.sum()).backward()
 
@@ -176,7 +176,7 @@ def test_empty_scene_is_background(n):
     scene = {"means": torch.tensor([[0.0, 0.0, -2.0]]).repeat(n, 1), "quats": torch.randn(n, 4),
              "scales": torch.full((n, 3), 0.1), "opacities": torch.full((n,), 0.9), "colors": torch.rand(n, 3)}
     out = rasterize(*scene.values(), viewmats[:1], Ks[:1], 20, 12, backgrounds=bg[:1], normals=True,
-                    backend="torch")
+                    rasterizer="torch")
     assert torch.equal(out.colors, bg[:1, None, None, :].expand(1, 12, 20, 3))
     assert not out.alphas.any() and not out.depths.any() and not out.normals.any()
 
@@ -235,16 +235,16 @@ def test_layout_does_not_change_the_image():
         assert rel_err(grad, grads[0][1].double()) < 1e-4
 
 
-def test_backend_selection_on_cpu():
+def test_rasterizer_selection_on_cpu():
     scene = random_scene(10, 10)
     viewmats, Ks = cameras(1)
     sys.modules.pop("gsplat", None)
-    assert rasterize(*scene.values(), viewmats, Ks, 8, 8).meta["backend"] == "torch"
+    assert rasterize(*scene.values(), viewmats, Ks, 8, 8).meta["rasterizer"] == "torch"
     assert "gsplat" not in sys.modules  # imported only on the CUDA path
     with pytest.raises(EmotagError):
-        rasterize(*scene.values(), viewmats, Ks, 8, 8, backend="gsplat")
+        rasterize(*scene.values(), viewmats, Ks, 8, 8, rasterizer="gsplat")
     with pytest.raises(ValueError):
-        rasterize(*scene.values(), viewmats, Ks, 8, 8, backend="opengl")
+        rasterize(*scene.values(), viewmats, Ks, 8, 8, rasterizer="opengl")
     with pytest.raises(ValueError, match="quats"):
         rasterize(scene["means"], scene["quats"][:5], *list(scene.values())[2:], viewmats, Ks, 8, 8)
 
@@ -267,8 +267,8 @@ def test_gsplat_matches_reference(sh_degree):
     bg = torch.rand(2, 3)
     cuda = {k: v.cuda().requires_grad_(True) for k, v in scene.items()}
     out = rasterize(*cuda.values(), viewmats.cuda(), Ks.cuda(), SIZE, SIZE, sh_degree=sh_degree,
-                    backgrounds=bg.cuda(), normals=True, backend="gsplat")
-    assert out.meta["backend"] == "gsplat"
+                    backgrounds=bg.cuda(), normals=True, rasterizer="gsplat")
+    assert out.meta["rasterizer"] == "gsplat"
     (out.colors.sum() + out.depths.sum()).backward()
     ref_in = {k: v.double().clone().requires_grad_(True) for k, v in scene.items()}
     want = ref.render(*ref_in.values(), viewmats, Ks, SIZE, SIZE, sh_degree=sh_degree, backgrounds=bg)

@@ -18,8 +18,6 @@ from emotag_cli.synthesis.drive import ping_pong
 from emotag_cli.synthesis.render import RenderConfig, render
 from emotag_cli.synthesis.timeline import emotion_track, parse_emotion
 
-from conftest import real_audio
-
 
 def test_ping_pong_never_jumps():
     idx = ping_pong(20, 5)
@@ -48,8 +46,8 @@ def test_bad_emotion_specs_are_refused(spec):
         parse_emotion(spec)
 
 
-def test_render_makes_an_mp4_as_long_as_the_audio(avatar, tmp_path):
-    speech = real_audio("emotalk_happy.wav")
+def test_render_makes_an_mp4_as_long_as_the_audio(avatar, tmp_path, speech_file):
+    speech = speech_file("emotalk_happy.wav")
     wav, _ = decode_audio(speech)
     out = tmp_path / "out.mp4"
     facts = render(avatar, speech, out, RenderConfig(emotion="happy", intensity=1.0), save_params=tmp_path / "p.npz",
@@ -70,8 +68,8 @@ def test_render_makes_an_mp4_as_long_as_the_audio(avatar, tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
-def test_emotion_and_intensity_change_the_motion(avatar, tmp_path):
-    speech = real_audio("emotalk_sad.wav")
+def test_emotion_and_intensity_change_the_motion(avatar, tmp_path, speech_file):
+    speech = speech_file("emotalk_sad.wav")
     runs = {}
     for name, emotion, intensity in [("neutral", "neutral", 0.0), ("happy", "happy", 1.0), ("angry", "angry", 1.0)]:
         render(avatar, speech, tmp_path / f"{name}.mp4", RenderConfig(emotion=emotion, intensity=intensity),
@@ -84,8 +82,8 @@ def test_emotion_and_intensity_change_the_motion(avatar, tmp_path):
     assert np.abs(runs["happy"]["expr"] - runs["angry"]["expr"]).mean() > 1e-5
 
 
-def test_still_drive_and_colour_background(avatar, tmp_path):
-    speech = real_audio("emotalk_angry2.wav")
+def test_still_drive_and_colour_background(avatar, tmp_path, speech_file):
+    speech = speech_file("emotalk_angry2.wav")
     out = tmp_path / "still.mp4"
     render(avatar, speech, out, RenderConfig(drive="still", background="#00ff00"), save_params=tmp_path / "s.npz")
     params = np.load(tmp_path / "s.npz")
@@ -95,8 +93,8 @@ def test_still_drive_and_colour_background(avatar, tmp_path):
     assert corner[1] > 200 and corner[0] < 60 and corner[2] < 60            # the green background
 
 
-def test_render_refusals(avatar, tmp_path, scenes):
-    speech = real_audio("emotalk_happy.wav")
+def test_render_refusals(avatar, tmp_path, scenes, speech_file):
+    speech = speech_file("emotalk_happy.wav")
     (tmp_path / "x.mp4").write_bytes(b"")
     with pytest.raises(EmotagError, match="--overwrite"):
         render(avatar, speech, tmp_path / "x.mp4")
@@ -111,8 +109,8 @@ def test_render_refusals(avatar, tmp_path, scenes):
     assert not any(p.suffix == ".mp4" and p.name != "x.mp4" for p in tmp_path.iterdir())
 
 
-def test_cli_render_prints_the_path_and_fps(avatar, tmp_path):
-    speech = real_audio("emotalk_happy.wav")
+def test_cli_render_prints_the_path_and_fps(avatar, tmp_path, speech_file):
+    speech = speech_file("emotalk_happy.wav")
     out = tmp_path / "cli.mp4"
     done = subprocess.run([sys.executable, "-m", "emotag_cli.cli", "render", str(avatar), "--audio", str(speech),
                            "-o", str(out), "--emotion", "happy:0-2,sad:2-4"], capture_output=True, text=True,
@@ -121,10 +119,64 @@ def test_cli_render_prints_the_path_and_fps(avatar, tmp_path):
     assert done.stdout.strip() == str(out) and "FPS" in done.stderr
 
 
-def test_render_size_option_scales_the_output(avatar, tmp_path):
+def test_render_size_option_scales_the_output(avatar, tmp_path, speech_file):
     out = tmp_path / "big.mp4"
-    facts = render(avatar, real_audio("emotalk_happy.wav"), out, RenderConfig(size=128))
+    facts = render(avatar, speech_file("emotalk_happy.wav"), out, RenderConfig(size=128))
     info = probe(out)
     assert facts["size"] == 128 and info.width == 128 and info.height == 128
     with pytest.raises(EmotagError, match="--size"):
-        render(avatar, real_audio("emotalk_happy.wav"), tmp_path / "odd.mp4", RenderConfig(size=33))
+        render(avatar, speech_file("emotalk_happy.wav"), tmp_path / "odd.mp4", RenderConfig(size=33))
+
+
+def test_a_vhap_avatar_renders_on_the_mesh_it_was_trained_on(scenes, prior, tmp_path):
+    """A VHAP track adds a static offset [V, 3] to every frame's mesh, and the Gaussians are trained
+    on that mesh; render must add it too. Here the offset moves the head 5 cm to the subject's
+    left: the rendered head must sit where the offset mesh projects, not where the mesh without
+    the offset does (before the fix, render drew it there)."""
+    import shutil
+
+    import cv2
+
+    from emotag_cli.avatar import Avatar
+    from emotag_cli.head.lbs import HeadPose, flame_forward
+    from emotag_cli.head.registry import head_model_of
+    from emotag_cli.progress import quiet
+    from emotag_cli.track.params import load_params, save_params
+    from emotag_cli.track.result import open_track
+    from emotag_cli.train.adapt import adapt
+
+    from _avatars import tiny_adapt
+
+    scene = tmp_path / "vhap_scene"
+    shutil.copytree(scenes[0], scene)
+    params = load_params(scene / "track" / "params.npz")
+    n_vertices = head_model_of(open_track(scene).manifest["config"]).n_vertices
+    offset = np.zeros((n_vertices, 3), np.float32)
+    offset[:, 0] = 0.05
+    save_params(scene / "track" / "params.npz", {**params, "static_offset": offset})
+    avatar_path = adapt(scene, prior, 1.0, tmp_path / "avatar", tiny_adapt(), reporter=quiet())
+    avatar = Avatar.open(avatar_path)
+    assert np.array_equal(avatar.static_offset().numpy(), offset)
+
+    render(avatar_path, scene / "audio.wav", tmp_path / "out.mp4", RenderConfig(drive="still", background="#000000"),
+           frames_dir=tmp_path / "frames")
+    image = cv2.imread(str(tmp_path / "frames" / "000000.png"))[:, :, ::-1].astype(np.float32) / 255
+    ys, xs = np.nonzero(image.max(-1) > 0.1)
+    drawn = np.array([xs.mean(), ys.mean()])
+
+    d = avatar.driving()
+    pose = HeadPose(avatar.shape()[None], *(torch.from_numpy(d[k][:1]) for k in ("expr", "rotation", "neck", "jaw",
+                                                                                    "eyes", "translation")))
+    w2c = avatar.camera().w2c_at(0)
+    K = avatar.K().numpy()
+
+    def centre(verts: np.ndarray) -> np.ndarray:
+        cam = verts.mean(0) @ w2c[:3, :3].T + w2c[:3, 3]
+        return (K @ (cam / cam[2]))[:2]
+
+    with torch.no_grad():
+        verts = flame_forward(avatar.head_model(), pose)[0].numpy()
+    with_offset, without = centre(verts + offset), centre(verts)
+    shift = np.linalg.norm(with_offset - without)
+    assert shift > 8                                                # pixels: the test can tell them apart
+    assert np.linalg.norm(drawn - with_offset) < 0.5 * shift < np.linalg.norm(drawn - without)

@@ -16,12 +16,7 @@ import pytest
 import torch
 
 from emotag_cli.artifact import new_manifest, write_manifest
-from emotag_cli.config import TrackConfig, from_dict
-from emotag_cli.errors import EmotagError
-from emotag_cli.head.lbs import HeadPose, flame_forward, landmarks_from_vertices
-from emotag_cli.progress import quiet
-from emotag_cli.scene import Scene, frame_name
-from emotag_cli.track.camera import (
+from emotag_cli.camera import (
     Camera,
     look_at_head_w2c,
     opencv_w2c_to_opengl_c2w,
@@ -29,6 +24,11 @@ from emotag_cli.track.camera import (
     project,
     transform_points,
 )
+from emotag_cli.config import TrackConfig, from_dict
+from emotag_cli.errors import EmotagError
+from emotag_cli.head.lbs import HeadPose, flame_forward, landmarks_from_vertices
+from emotag_cli.progress import quiet
+from emotag_cli.scene import Scene, frame_name
 from emotag_cli.track.export import export_vhap
 from emotag_cli.track.fit import fit_landmarks
 from emotag_cli.track.landmark_model import LandmarkModel

@@ -14,14 +14,16 @@ Layout of an avatar folder (schema version 1; T = frames of the adaptation clip,
     grmn.pt           the adapted motion network's state dict (its config is manifest "motion")
     identity.npy      [Did] float32 identity embedding (the scene's)
     shape.npy         [S] float32 the scene's tracked shape coefficients
-    camera.json       the tracked camera at the scene's size (track/camera.py; per-frame extrinsics
+    camera.json       the tracked camera at the scene's size (camera.py; per-frame extrinsics
                       cut to the T frames); scale K by size / scene_size to render
     driving.npz       the driving defaults, float32 per frame of the adaptation clip: rotation [T, 3],
                       neck [T, 3], eyes [T, 6], translation [T, 3], aus [T, 6], emotion [T, 7], and
                       the tracked expr [T, 50] and jaw [T, 3] (for reference; rendering predicts them)
     background.png    the scene's background plate (RGB, scene size)
-    mouth.npz         the mouth region (train/mouth_region.py): faces [F] bool, lip_vertices [K],
+    mouth.npz         the mouth region (forward/mouth_region.py): faces [F] bool, lip_vertices [K],
                       centre [3] (metres, canonical mesh)
+    static_offset.npy optional: [V, 3] float32 metres, the per-vertex offset of an imported VHAP
+                      track, added to every posed mesh (forward/frame.py); absent when the track has none
     canonical.ply     the Gaussians on the canonical (neutral, unposed) mesh, standard 3DGS PLY
     losses.csv        the loss log of the adaptation
 
@@ -41,18 +43,17 @@ import numpy as np
 import torch
 
 from .artifact import new_manifest, read_complete, write_manifest
-from .config import TrackConfig
+from .camera import Camera
 from .errors import EmotagError
+from .forward.mouth_region import MouthRegion
 from .gaussians.binding import triangle_frames
 from .gaussians.params import GaussianParams
 from .gaussians.ply import write_ply
 from .head.emotion_directions import check_artifact_directions
 from .head.model import HeadModel
-from .motion.config import MotionConfig
+from .motion.config import MotionConfig, audio_mismatch
 from .motion.grmn import GRMN
 from .scene import Scene
-from .track.camera import Camera
-from .train.mouth_region import MouthRegion
 
 AVATAR_KIND = "avatar"
 AVATAR_VERSION = 1
@@ -134,6 +135,11 @@ class Avatar:
         with np.load(self.path / "driving.npz", allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
 
+    def static_offset(self) -> torch.Tensor | None:
+        """[V, 3] the track's static offset (metres) the Gaussians were trained on, or None."""
+        path = self.path / "static_offset.npy"
+        return torch.from_numpy(np.load(path, allow_pickle=False)) if path.is_file() else None
+
     def mouth(self) -> MouthRegion:
         with np.load(self.path / "mouth.npz", allow_pickle=False) as z:
             return MouthRegion.from_state_dict({k: torch.from_numpy(z[k]) for k in z.files})
@@ -147,11 +153,9 @@ class Avatar:
     def head_model(self) -> HeadModel:
         """The head model the avatar was made with (refused if its file changed since)."""
         from .artifact import file_sha256
-        from .config import from_dict
-        from .track.pipeline import load_head_model
+        from .head.registry import head_model_of
 
-        settings = {k: v for k, v in self.manifest.get("head_model_config", {}).items() if v is not None}
-        model = load_head_model(from_dict(TrackConfig, settings))
+        model = head_model_of(self.manifest.get("head_model_config", {}))
         record = self.manifest["head_model"]
         if model.id != record["id"]:
             raise EmotagError(f"avatar {self.path} was made with head model {record['id']}, not {model.id}")
@@ -168,17 +172,19 @@ class Avatar:
         encoder = scene.manifest.get("features", {}).get("audio", {}).get("encoder")
         if not scene.has_audio:
             raise EmotagError(f"{scene.path} has no audio features to drive the avatar with")
-        dim = int(scene.array("audio_features.npy").shape[-1])
-        if (encoder, dim) != (audio["encoder"], int(audio["dim"])):
-            raise EmotagError(f"avatar {self.path} expects audio features from {audio['encoder']} ({audio['dim']}-d), "
-                              f"but {scene.path} has {encoder} ({dim}-d); re-run `emotag preprocess` with that encoder")
+        problem = audio_mismatch((audio["encoder"], int(audio["dim"])),
+                                 (encoder, int(scene.array("audio_features.npy").shape[-1])))
+        if problem:
+            raise EmotagError(f"avatar {self.path} cannot be driven by {scene.path}: {problem}")
 
 
 def write_avatar(folder: Path, *, gaussians: GaussianParams, grmn_state: dict[str, torch.Tensor],
                  motion: MotionConfig, embedding: np.ndarray, shape: np.ndarray, camera: Camera,
                  driving: dict[str, np.ndarray], background: Path, mouth: MouthRegion, canonical_vertices: torch.Tensor,
-                 faces: torch.Tensor, config: dict[str, Any], **fields: Any) -> None:
-    """Write an avatar into ``folder`` (the temporary folder of ``artifact.atomic_folder``)."""
+                 faces: torch.Tensor, config: dict[str, Any], static_offset: np.ndarray | None = None,
+                 **fields: Any) -> None:
+    """Write an avatar into ``folder`` (the temporary folder of ``artifact.atomic_folder``);
+    ``static_offset`` [V, 3]: the track's (VHAP imports), or None."""
     gaussians.save(folder / "gaussians.pt")
     torch.save({k: v.detach().cpu() for k, v in grmn_state.items()}, folder / "grmn.pt")
     np.save(folder / "identity.npy", np.asarray(embedding, np.float32))
@@ -187,6 +193,8 @@ def write_avatar(folder: Path, *, gaussians: GaussianParams, grmn_state: dict[st
     np.savez(folder / "driving.npz", **{k: np.asarray(v, np.float32) for k, v in driving.items()})
     shutil.copyfile(background, folder / "background.png")
     np.savez(folder / "mouth.npz", **{k: v.numpy() for k, v in mouth.state_dict().items()})
+    if static_offset is not None:
+        np.save(folder / "static_offset.npy", np.asarray(static_offset, np.float32).reshape(-1, 3))
     with torch.no_grad():
         device = gaussians.binding.device
         frames = triangle_frames(canonical_vertices.to(device), faces.to(device))

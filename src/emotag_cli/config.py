@@ -103,7 +103,6 @@ class PreprocessConfig:
                                   f"got {self.av_offset!r}")
 
 
-HEAD_MODELS = ("open", "flame")
 OVERLAY_STYLES = ("shaded", "wireframe", "none")
 
 
@@ -166,8 +165,6 @@ class TrackConfig:
         self.jaw_open_range = tuple(self.jaw_open_range)     # a JSON round trip makes it a list
 
     def validate(self) -> None:
-        if self.head_model not in HEAD_MODELS:
-            raise EmotagError(f"--head-model must be one of {', '.join(HEAD_MODELS)}, got {self.head_model!r}")
         if self.overlay not in OVERLAY_STYLES:
             raise EmotagError(f"--overlay must be one of {', '.join(OVERLAY_STYLES)}, got {self.overlay!r}")
         if not (1 <= self.n_expr <= 50):
@@ -207,66 +204,100 @@ def _check_training(config: PretrainConfig | AdaptConfig) -> None:
 
 
 @dataclass
-class PretrainConfig:
-    """Settings of ``emotag pretrain`` (docs/commands/pretrain.md; METHOD.md §3.2, §8.3–8.5).
+class RunSettings:
+    """The run: preset name, steps, the static warm-up, resolution, checkpoints and seed.
 
-    iterations: optimiser steps of the shared motion network; each rank draws one (identity, frame)
-        per step, so a step sees ``world_size`` samples.
-    warmup: static-appearance steps of each identity, counted in its own steps (the paper's 1000).
-    blend: the curriculum after an identity's warm-up ramps the predicted motion in over this
-        fraction of the identity's expected steps (iterations · world_size / identities).
-    size: training resolution (None: the scenes' size). n_gaussians / max_gaussians: initial and
-        largest count per identity. sh_degree: 2 in pretraining.
-    densify / densify_until: clone-split-prune until this fraction of each identity's steps.
-    lr_net / lr_grid / weight_decay / betas / lr_decay: AdamW of the motion network, its LR decayed
-        to lr_decay × the start over the run (0.1^(it/total)). gaussian_lr / means_lr_final: Adam
-        rates of the Gaussians, the positions' decayed to this ratio.
-    ema_decay: EMA of the motion network (the weights a prior hands to adaptation).
-    w_flame / w_kl / w_score / w_dssim / w_position / w_scale: loss weights.
-    motion: overrides of MotionConfig (e.g. a smaller Transformer); audio_dim, audio_encoder and
-        identity_dim always come from the scenes.
-    motion_stretch / motion_batch: each step the motion network also gets its parameter losses
-        (flame + SEG, via GRMN.sequence) on ``motion_batch`` stretches of ``motion_stretch``
-        consecutive frames, each of an identity drawn at random (from the rank's identities) —
-        many motion samples from several speakers per step at little cost; 0 = the paper's batch
-        of one.
-    checkpoint_every: steps between checkpoints. save_gaussians: keep each identity's Gaussians in
-        the prior (for inspection). seed: everything random derives from it.
-    emotion_directions: what the emotion residual is anchored on: "builtin" (the shipped directions,
-        when they belong to the tracks' head model), "none", or a directions file.
+    iterations: optimiser steps. warmup: static-appearance steps (the Gaussians on the tracked
+    mesh) before the motion drives them. size: training resolution (None: the scenes').
+    checkpoint_every: steps between checkpoints. seed: everything random derives from it.
     """
 
     preset: str = "paper"
-    iterations: int = 250_000
+    iterations: int = 20_000
     warmup: int = 1000
-    blend: float = 0.1
     size: int | None = None
+    checkpoint_every: int = 1000
+    seed: int = 0
+
+
+@dataclass
+class GaussianSettings:
+    """The Gaussians and their densification: n_gaussians / max_gaussians (initial and largest
+    count per identity), sh_degree, densify (clone-split-prune on or off) every densify_every steps."""
+
     n_gaussians: int = 60_000
     max_gaussians: int = 200_000
-    sh_degree: int = 2
+    sh_degree: int = 1
     densify: bool = True
-    densify_until: float = 0.85
     densify_every: int = 100
-    lr_net: float = 5e-5
+
+
+@dataclass
+class OptimSettings:
+    """Optimisation: AdamW of the motion network (lr_net; lr_grid for its hash grids; weight_decay,
+    betas; the LR decayed to lr_decay × the start over the run, 0.1^(it/total)), and Adam of the
+    Gaussians (gaussian_lr per parameter; the positions' decayed to means_lr_final × the start)."""
+
+    lr_net: float = 5e-4
     lr_grid: float = 5e-3
-    weight_decay: float = 0.0
+    weight_decay: float = 0.01
     betas: tuple[float, float] = (0.9, 0.99)
     lr_decay: float = 0.1
     gaussian_lr: dict[str, float] = field(default_factory=_gaussian_lr)
     means_lr_final: float = 0.01
-    ema_decay: float = 0.995
+
+
+@dataclass
+class LossWeightSettings:
+    """Loss weights (train/motion_step.LossWeights reads them): w_flame (parameter MSE), w_kl and
+    w_score (SEG), w_dssim (D-SSIM beside L1), w_position / w_scale (GaussianAvatars' regularisers)."""
+
     w_flame: float = 1.0
     w_kl: float = 0.01
     w_score: float = 0.1
     w_dssim: float = 0.2
     w_position: float = 0.01
     w_scale: float = 1.0
-    motion: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class MotionBatchSettings:
+    """Motion batches: each step the motion network also gets its parameter losses (flame + SEG,
+    via GRMN.sequence) on ``motion_batch`` stretches of ``motion_stretch`` consecutive frames, each
+    of an identity drawn at random — many motion samples per step at little cost; 0 = the paper's
+    batch of one."""
+
     motion_stretch: int = 0
     motion_batch: int = 1
-    checkpoint_every: int = 1000
+
+
+@dataclass
+class PretrainConfig(RunSettings, GaussianSettings, OptimSettings, LossWeightSettings, MotionBatchSettings):
+    """Settings of ``emotag pretrain`` (docs/commands/pretrain.md): the
+    groups above with pretraining's defaults, and
+
+    iterations: each rank draws one (identity, frame) per step, so a step sees ``world_size``
+        samples. warmup: counted in each identity's own steps (the paper's 1000).
+    blend: the curriculum after an identity's warm-up ramps the predicted motion in over this
+        fraction of the identity's expected steps (iterations · world_size / identities).
+    densify_until: densification runs until this fraction of each identity's steps.
+    ema_decay: EMA of the motion network (the weights a prior hands to adaptation).
+    motion: overrides of MotionConfig (e.g. a smaller Transformer); audio_dim, audio_encoder and
+        identity_dim always come from the scenes.
+    save_gaussians: keep each identity's Gaussians in the prior (for inspection).
+    emotion_directions: what the emotion residual is anchored on: "builtin" (the shipped directions,
+        when they belong to the tracks' head model), "none", or a directions file.
+    """
+
+    iterations: int = 250_000
+    sh_degree: int = 2
+    lr_net: float = 5e-5
+    weight_decay: float = 0.0
+    blend: float = 0.1
+    densify_until: float = 0.85
+    ema_decay: float = 0.995
+    motion: dict[str, Any] = field(default_factory=dict)
     save_gaussians: bool = True
-    seed: int = 0
     emotion_directions: str = "builtin"
 
     @classmethod
@@ -293,51 +324,24 @@ class PretrainConfig:
 
 
 @dataclass
-class AdaptConfig:
-    """Settings of ``emotag adapt`` (docs/commands/adapt.md; METHOD.md §3.3).
+class AdaptConfig(RunSettings, GaussianSettings, OptimSettings, LossWeightSettings, MotionBatchSettings):
+    """Settings of ``emotag adapt`` (docs/commands/adapt.md): the groups above with
+    adaptation's defaults, and
 
-    iterations / warmup: total steps and the static-appearance warm-up before the motion drives the
-        Gaussians (no curriculum blend in adaptation). tune: "adain" (paper: only the AdaIN MLPs of
-        the prior's motion network) or "all".
-    lr_net / lr_grid / weight_decay / betas / lr_decay: AdamW of the tuned motion parameters.
+    warmup: no curriculum blend follows it in adaptation. tune: "adain" (paper: only the AdaIN
+        MLPs of the prior's motion network) or "all".
     densify_stop: densification stops this many steps before the end. opacity_reset_every: 3DGS
         opacity reset period (the official code resets every warm-up; 0: never).
     w_depth / w_normal: L_Geo against the tracked mesh's depth and normals. w_flame: 0.1 here.
-    motion_stretch / motion_batch: as in PretrainConfig (stretches within the training frames).
-        Other fields as there.
+    motion_stretch / motion_batch: stretches within the training frames.
     """
 
-    preset: str = "paper"
-    iterations: int = 20_000
-    warmup: int = 1000
     tune: str = "adain"
-    size: int | None = None
-    n_gaussians: int = 60_000
-    max_gaussians: int = 200_000
-    sh_degree: int = 1
-    densify: bool = True
     densify_stop: int = 1000
-    densify_every: int = 100
     opacity_reset_every: int = 1000
-    lr_net: float = 5e-4
-    lr_grid: float = 5e-3
-    weight_decay: float = 0.01
-    betas: tuple[float, float] = (0.9, 0.99)
-    lr_decay: float = 0.1
-    gaussian_lr: dict[str, float] = field(default_factory=_gaussian_lr)
-    means_lr_final: float = 0.01
     w_flame: float = 0.1
-    w_kl: float = 0.01
-    w_score: float = 0.1
-    w_dssim: float = 0.2
     w_depth: float = 0.01
     w_normal: float = 0.001
-    w_position: float = 0.01
-    w_scale: float = 1.0
-    motion_stretch: int = 0
-    motion_batch: int = 1
-    checkpoint_every: int = 1000
-    seed: int = 0
 
     @classmethod
     def preset_named(cls, name: str, **overrides: Any) -> AdaptConfig:
@@ -355,3 +359,21 @@ class AdaptConfig:
         if self.tune not in TUNE_MODES:
             raise EmotagError(f"--tune must be one of {', '.join(TUNE_MODES)}, got {self.tune!r}")
         _check_training(self)
+
+
+@dataclass
+class RenderConfig:
+    """Settings of ``emotag render`` (docs/commands/render.md).
+
+    emotion / intensity: the request (synthesis/timeline.py); drive: the pose source; background:
+    drive | plate | a colour; audio_encoder_path: the model folder when the avatar's encoder needs
+    one; crf: H.264 quality; size: output side in pixels (None: the avatar's training size).
+    """
+
+    emotion: str = "auto"
+    intensity: float | None = None
+    drive: str = "clip"
+    background: str = "drive"
+    audio_encoder_path: str | None = None
+    crf: int = 18
+    size: int | None = None

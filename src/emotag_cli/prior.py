@@ -30,7 +30,7 @@ import torch
 from .artifact import file_sha256, new_manifest, read_complete, write_manifest
 from .errors import EmotagError
 from .head.emotion_directions import check_artifact_directions
-from .motion.config import MotionConfig
+from .motion.config import MotionConfig, audio_mismatch
 from .motion.grmn import GRMN
 from .scene import Scene
 from .track.result import Track
@@ -70,9 +70,9 @@ def scene_signature(scene: Scene, track: Track) -> SceneSignature:
 
 def mismatch(expected: SceneSignature, got: SceneSignature, check_size: bool = True) -> str | None:
     """The first way ``got`` is incompatible with ``expected``, as a phrase, or None."""
-    if (got.audio_encoder, got.audio_dim) != (expected.audio_encoder, expected.audio_dim):
-        return (f"audio features from {got.audio_encoder} ({got.audio_dim}-d) instead of "
-                f"{expected.audio_encoder} ({expected.audio_dim}-d); re-run `emotag preprocess` with that encoder")
+    audio = audio_mismatch((expected.audio_encoder, expected.audio_dim), (got.audio_encoder, got.audio_dim))
+    if audio:
+        return audio
     if got.audio_tokens != expected.audio_tokens:
         return f"{got.audio_tokens} audio tokens per frame instead of {expected.audio_tokens}"
     if got.head_model != expected.head_model:
@@ -99,8 +99,9 @@ def scene_record(name: str, scene: Scene, track: Track) -> dict[str, Any]:
 
 def head_model_config(track: Track) -> dict[str, Any]:
     """The track-config fields that say how to load the track's head model again."""
-    config = track.manifest.get("config", {})
-    return {k: config.get(k) for k in ("head_model", "flame_model", "flame_embedding")}
+    from .head.registry import head_model_settings
+
+    return head_model_settings(track.manifest.get("config", {}))
 
 
 @dataclass

@@ -16,7 +16,7 @@ from . import interrupt
 
 def _terminal_stderr():
     """A private duplicate of fd 2, so progress stays visible while native libraries' fd 2 is
-    silenced (see preprocess/_mediapipe.py)."""
+    silenced (see preprocess/mediapipe_log.py)."""
     try:
         return os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")
     except OSError:

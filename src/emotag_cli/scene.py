@@ -31,16 +31,13 @@ from typing import Any
 import numpy as np
 
 from .artifact import read_manifest
+from .contract import AU_NAMES, AUDIO_RATE, EMOTIONS, N_LANDMARKS
 from .errors import EmotagError
 
 SCENE_KIND = "scene"
 SCENE_VERSION = 1
 
 MASK_BACKGROUND, MASK_TORSO, MASK_HEAD = 0, 1, 2
-EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
-AU_NAMES = ("AU01", "AU04", "AU05", "AU06", "AU07", "AU45")
-AUDIO_RATE = 16000
-N_LANDMARKS = 478
 
 # file name -> (shape with "N" for frames, or None for a non-array file)
 ARRAYS: dict[str, tuple] = {

@@ -1,4 +1,4 @@
-"""Action Unit Error, METHOD.md §5.1: ``AUE = sum over AUs of mean_t (AU_rendered - AU_reference)^2``.
+"""Action Unit Error, docs/reference/metrics.md: ``AUE = sum over AUs of mean_t (AU_rendered - AU_reference)^2``.
 
 AUE-U sums the upper-face AUs, AUE-L the lower-face AUs. Two sources:
 
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EmotagError
-from ..preprocess.aus.align import align_to_canonical
+from ..head.canonical_face import align_to_canonical
 from ..preprocess.aus.geometric import AU_NAMES, intensities, inter_ocular, measurements
 from ..preprocess.aus.openface import read_openface_csv
 

@@ -1,4 +1,4 @@
-"""Self-reconstruction metrics of an avatar on held-out frames of a tracked scene (METHOD.md §5.1).
+"""Self-reconstruction metrics of an avatar on held-out frames of a tracked scene (docs/reference/metrics.md).
 
 Each frame is driven as at inference: its own audio features and AUs go through the avatar's
 motion network (``GRMN.sequence`` over the whole scene, so windows at the edges of the held-out
@@ -29,16 +29,16 @@ import numpy as np
 import torch
 
 from ..avatar import Avatar
+from ..camera import project, transform_points
 from ..errors import EmotagError
+from ..forward.clip import TrackedClip
+from ..forward.frame import ForwardModel, with_motion
+from ..forward.mouth_region import lip_landmarks
 from ..gaussians.render import composite
 from ..head.lbs import HeadPose, landmarks_from_vertices
+from ..image_metrics import psnr, ssim
 from ..progress import Reporter, quiet
 from ..scene import Scene
-from ..track.camera import project, transform_points
-from ..train.clip import TrackedClip
-from ..train.motion_step import head_vertices, mouth_positions, posed_vertices, render_driven, with_motion
-from ..train.mouth_region import lip_landmarks
-from .image_metrics import psnr, ssim
 from .sync import INNER_LIP_PAIRS
 
 
@@ -92,11 +92,12 @@ def evaluate_avatar(avatar: Avatar | Path | str, scene: Scene | Path | str, fram
     aus = torch.from_numpy(np.array(scene.array("aus.npy"), dtype=np.float32))
     seq = grmn.sequence(audio, aus, avatar.identity())
     shape = avatar.shape()[None]
-    offset = track.params.get("static_offset")
-    offset = None if offset is None else torch.from_numpy(np.asarray(offset, np.float32))
+    offset = avatar.static_offset()
+    if offset is None and "static_offset" in track.params:      # an avatar made before avatars stored it
+        offset = torch.from_numpy(np.asarray(track.params["static_offset"], np.float32))
+    avatar_model = ForwardModel(model, gs, mouth, grmn.mouth, offset)
     lip_lmk, lip_mp = lip_landmarks(model)
     cam = track.camera
-    idx = mouth.gaussians(gs.binding)
     scores: dict[str, list[float]] = {k: [] for k in ("psnr", "ssim", "lmd", "psnr_tracked", "ssim_tracked",
                                                        "lmd_tracked")}
     openings: dict[str, list[float]] = {"": [], "_tracked": [], "target": []}
@@ -104,7 +105,7 @@ def evaluate_avatar(avatar: Avatar | Path | str, scene: Scene | Path | str, fram
     picks = set(np.asarray(frames)[np.linspace(0, len(frames) - 1, 4).round().astype(int)].tolist())
 
     def lips(pose: HeadPose, i: int) -> np.ndarray:
-        verts = posed_vertices(model, pose, offset)
+        verts = avatar_model.vertices(pose)
         w2c = torch.from_numpy(cam.w2c_at(i)).float()
         points = transform_points(w2c, landmarks_from_vertices(model, verts)[:, lip_lmk])
         return project(points, cam.fx, cam.fy, cam.cx, cam.cy)[0].numpy()
@@ -116,13 +117,9 @@ def evaluate_avatar(avatar: Avatar | Path | str, scene: Scene | Path | str, fram
             tracked = HeadPose(shape, tracked.expr, tracked.rotation, tracked.neck, tracked.jaw, tracked.eyes,
                                tracked.translation)
             driven = with_motion(tracked, seq.expr[i:i + 1], seq.jaw[i:i + 1])
-            refine = None
-            if grmn.mouth is not None and len(idx):
-                positions = mouth_positions(gs, mouth, head_vertices(model, driven), model.faces, idx)
-                refine = (grmn.mouth(positions, seq.audio_feature[i:i + 1]), idx)
             target = scene.landmarks[i, lip_mp, :2]
-            for suffix, pose, deltas in (("", driven, refine), ("_tracked", tracked, None)):
-                rendered, _ = render_driven(gs, model, pose, clip.K, clip.w2c(i), clip.size, deltas, offset)
+            for suffix, pose, feature in (("", driven, seq.audio_feature[i:i + 1]), ("_tracked", tracked, None)):
+                rendered = avatar_model.frame(pose, feature, clip.K, clip.w2c(i), clip.size)
                 image = composite(rendered, fd.backdrop).clamp(0, 1)
                 scores["psnr" + suffix].append(float(psnr(image[None], fd.image[None], fd.head[None])))
                 scores["ssim" + suffix].append(float(ssim(image[None], fd.image[None], fd.head[None])))

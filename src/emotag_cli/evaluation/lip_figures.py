@@ -5,8 +5,8 @@
   closest to ground truth: it rewards a mouth that opens and closes when the real one did.
 - ``phone_sync``: r at lag 0 of the video's opening with a phonetic mouth-opening track of its
   audio (how far open the mouth should be for the phones being spoken), which rewards
-  articulation rather than loudness. The track comes from the issue "Lip sync that holds on unseen
-  speakers"; until ``PHONETIC_TRACK`` is set the figure is reported unavailable.
+  articulation rather than loudness. The track is ``PHONETIC_TRACK`` (the phones mouth-opening
+  track of preprocess/audio_features/visemes.py).
 
 The zero-lag AV-sync proxy lives with the proxy (``run._sync_proxy``). docs/reference/metrics.md
 says what each figure can and cannot show.
@@ -18,12 +18,13 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..preprocess.audio_features import visemes
 from . import sync
 from .report import Metric
 
-# (wav [S] float32 at 16 kHz, fps) -> [T] float32 mouth opening in [0, 1] for the phones heard.
-# Set it to the phonetic track's function to turn on ``phone_sync``.
-PHONETIC_TRACK: Callable[[np.ndarray, float], np.ndarray] | None = None
+# (wav [S] float32 at 16 kHz, fps) -> [T] float32 mouth opening in [0, 1] for the phones heard
+# (pocketsphinx; docs/reference/audio-features.md). None turns ``phone_sync`` off.
+PHONETIC_TRACK: Callable[[np.ndarray, float], np.ndarray] | None = visemes.mouth_opening
 PHONE_SYNC_MISSING = "no phonetic mouth-opening track is installed in this emotag (the phone-aware figure's slot)"
 
 

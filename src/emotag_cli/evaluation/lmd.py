@@ -1,4 +1,4 @@
-"""Landmark distance (LMD) on the mouth, METHOD.md §5.1.
+"""Landmark distance (LMD) on the mouth, docs/reference/metrics.md.
 
 Per frame: take the 20 mouth points (48-67) of the 68-point layout on the rendered and on the
 reference frame, subtract each set's own mean (so a head displaced as a whole costs nothing), and

@@ -23,14 +23,14 @@ import numpy as np
 import torch
 
 from ..errors import EmotagError, MissingBackendError
-from ..preprocess._mediapipe import quiet_native_stderr
+from ..image_metrics import psnr, ssim_map
 from ..preprocess.emotion import EMOTIONS, emotion_teacher
 from ..preprocess.face_align import has_face
 from ..preprocess.face_mesh import N_REFINED, FaceMesh
+from ..preprocess.mediapipe_log import quiet_native_stderr
 from ..progress import Reporter, quiet
 from . import au_error, lip_figures, sync, syncnet
 from .emotion_accuracy import emotion_index, emotion_scores
-from .image_metrics import psnr, ssim_map
 from .landmarks68 import N_POINTS, Landmarks68
 from .lmd import mouth_distances
 from .lpips import load_lpips

@@ -13,13 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ..contract import FPS as VIDEO_FPS
 from ..errors import EmotagError
 from ..media.audio import align_to_frames, decode_audio
 from ..media.probe import probe
 from ..media.video import decode_cfr
 from ..scene import AUDIO_RATE, MASK_HEAD, Scene
 
-FPS = 25.0
+FPS = float(VIDEO_FPS)
 SAMPLES_PER_FRAME = int(AUDIO_RATE / FPS)  # 640
 
 

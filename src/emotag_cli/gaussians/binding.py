@@ -1,4 +1,4 @@
-"""Rigging Gaussians to mesh triangles (GaussianAvatars; METHOD.md §2.1).
+"""Rigging Gaussians to mesh triangles (GaussianAvatars; docs/reference/head-models.md).
 
 Every Gaussian has a parent triangle. The triangle's frame — origin at its centroid C, rotation R
 whose columns are (first edge, normal, their cross product), and scale k (the mean of the first

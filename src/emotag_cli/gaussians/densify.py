@@ -31,7 +31,7 @@ class BindingStrategy:
     grad_threshold: mean screen-space gradient norm (px, in NDC-like units of gsplat: the
         gradient is scaled by half the image size) above which a Gaussian is densified.
     grow_scale: a Gaussian whose largest world scale is below ``grow_scale × extent`` is cloned,
-        else split in two (METHOD.md: percent_dense 0.005 of the scene extent).
+        else split in two (3DGS: percent_dense 0.005 of the scene extent).
     prune_opacity: Gaussians below this opacity are removed at every refinement.
     refine_start / refine_stop / refine_every: steps between which, and how often, to refine.
     reset_every: opacities are clamped to ``2 × prune_opacity``… (3DGS: reset to 0.01) this often.

@@ -1,4 +1,4 @@
-"""GaussianAvatars' regularisers of the local parameters (METHOD.md §8.6)."""
+"""GaussianAvatars' regularisers of the local parameters (docs/reference/motion-network.md)."""
 
 from __future__ import annotations
 

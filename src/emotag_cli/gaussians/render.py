@@ -10,7 +10,7 @@ from .params import GaussianParams
 
 
 def render_on_mesh(gs: GaussianParams, verts: Tensor, faces: Tensor, K: Tensor, w2c: Tensor, size: int,
-                   normals: bool = False, backend: str = "auto", mouth_deltas=None) -> tuple[Rendered, Tensor]:
+                   normals: bool = False, rasterizer: str = "auto", mouth_deltas=None) -> tuple[Rendered, Tensor]:
     """Render the Gaussians bound to mesh ``verts`` [V, 3] (world) with intrinsics K [3, 3] and
     world-to-camera w2c [4, 4] into a size×size image over a black background.
 
@@ -23,7 +23,7 @@ def render_on_mesh(gs: GaussianParams, verts: Tensor, faces: Tensor, K: Tensor, 
     if mouth_deltas is not None:
         means, quats, scales = mouth_deltas(means, quats, scales)
     out = rasterize(means, quats, scales, gs.opacities(), gs.sh(), w2c[None], K[None], size, size,
-                    sh_degree=gs.sh_degree, normals=normals, backend=backend)
+                    sh_degree=gs.sh_degree, normals=normals, rasterizer=rasterizer)
     return out, scales
 
 

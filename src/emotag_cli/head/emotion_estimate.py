@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -127,18 +126,3 @@ def estimate_directions(clips: list[LabelledClip], opening: np.ndarray, head_mod
     }
     return EmotionDirections(head_model, head_model_sha256, emotions, np.stack(directions),
                              np.asarray(magnitude), provenance=provenance)
-
-
-def load_labelled_clip(scene: Path, label: dict[str, Any]) -> LabelledClip:
-    """A tracked scene's motion and teacher distribution, with its label (corpus labels.json entry)."""
-    from ..track import open_track
-
-    track = open_track(scene)
-    motion = np.concatenate([track.params["expr"], track.params["jaw"]], axis=1).astype(np.float64)
-    p_emo = np.load(scene / "emotion.npy", allow_pickle=False).astype(np.float64)
-    if len(p_emo) != len(motion):
-        raise EmotagError(f"{scene}: emotion.npy has {len(p_emo)} frames, the track {len(motion)}")
-    speakers = label.get("speakers") or [scene.name]
-    record = {"scene": scene.name, **{k: label[k] for k in ("source", "license", "dataset_terms", "emotion_label")
-                                      if label.get(k)}}
-    return LabelledClip(scene.name, motion, p_emo, str(label["emotion"]), str(speakers[0]), record)

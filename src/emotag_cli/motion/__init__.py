@@ -11,7 +11,7 @@ See docs/reference/motion-network.md. Typical use::
 """
 
 from .adain import AdaIN, channel_normalize
-from .audio_encoder import AudioEncoder, sinusoidal_encoding
+from .audio_transformer import AudioTransformer, sinusoidal_encoding
 from .config import RESIDUAL_VARIANTS, MotionConfig
 from .control import EMOTIONS, NEUTRAL, emotion_request, emotion_score, substitute, teacher_forcing
 from .decoder import DecoderOutput, ExpertMotionDecoder
@@ -35,7 +35,7 @@ from .params import adain_parameters, count_parameters, optimizer_groups, tune
 from .windows import frame_windows
 
 __all__ = [
-    "EMA", "EMOTIONS", "GRMN", "NEUTRAL", "RESIDUAL_VARIANTS", "AdaIN", "AudioEncoder", "DecoderOutput",
+    "EMA", "EMOTIONS", "GRMN", "NEUTRAL", "RESIDUAL_VARIANTS", "AdaIN", "AudioTransformer", "DecoderOutput",
     "ExpertMotionDecoder", "HashGrid2D", "IdentityConditionedEncoder", "MotionConfig", "MotionOutput",
     "MouthDeltas", "MouthRefinement", "adain_parameters", "channel_normalize", "count_parameters",
     "depth_loss", "emotion_kl_loss", "emotion_request", "emotion_score", "flame_loss", "frame_windows",

@@ -1,4 +1,4 @@
-"""AdaIN identity modulation of a per-frame feature vector (METHOD.md §2.2, §8.9).
+"""AdaIN identity modulation of a per-frame feature vector (docs/reference/motion-network.md).
 
     F̃ = (1 + γ(s)) · (F − mean_c F) / (std_c F + 1e-5) + β(s),     (γ, β) = MLP(s)
 

@@ -1,6 +1,7 @@
 """``MotionConfig``: every size and switch of the Gated Residual Motion Network (GRMN).
 
-The defaults are the official code's sizes (METHOD.md §2.2–2.4) with the choices of METHOD.md §8.
+The defaults are the official code's sizes (docs/reference/motion-network.md) with our choices where
+the paper and the code disagree or are silent (listed there).
 The config is saved inside a motion prior and rebuilt from it, so it holds plain values only.
 """
 
@@ -10,9 +11,20 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from ..config import from_dict
 from ..errors import EmotagError
 
 RESIDUAL_VARIANTS = ("paper", "code")
+
+
+def audio_mismatch(expected: tuple[str | None, int], got: tuple[str | None, int]) -> str | None:
+    """The audio-compatibility check, as a phrase, or None when audio features ``got`` (the encoder
+    id a scene records, their width) fit ``expected`` (an encoder id of None accepts any of that width)."""
+    (want, want_dim), (have, have_dim) = expected, got
+    if have_dim == want_dim and (want is None or have == want):
+        return None
+    return (f"audio features from {have} ({have_dim}-d) instead of {want or 'an encoder'} ({want_dim}-d); "
+            f"re-run `emotag preprocess` with that encoder")
 
 
 @dataclass
@@ -34,8 +46,8 @@ class MotionConfig:
     Decoder
         n_expr / n_jaw: expression coefficients and jaw axis-angle (δ has n_expr + n_jaw dims).
         n_emotions: classes of z_e (angry, disgust, fear, happy, sad, surprise, neutral).
-        residual: "paper" — residual encoder → z_e → decoder conditioned on softmax(z_e) (METHOD.md
-            §8.1; needed for emotion control) — or "code" — z_e from the fused feature and an
+        residual: "paper" — residual encoder → z_e → decoder conditioned on softmax(z_e) (our choice:
+            the paper's design, needed for emotion control) — or "code" — z_e from the fused feature and an
             unconditioned residual MLP, as the official release does.
         gate_hidden: hidden width of the gate MLP.
         p_teacher: probability, per training sample, of feeding the teacher's emotion distribution
@@ -44,7 +56,7 @@ class MotionConfig:
             (head/emotion_directions.py ``EmotionDirections.record()``: head model id and SHA-256,
             version, emotions, unit directions, natural magnitudes), or None for the un-anchored
             residual (motion/emotion_residual.py; "paper" variant only).
-    Mouth (intra-oral refinement, METHOD.md §2.4 / §8.8)
+    Mouth (intra-oral refinement, docs/reference/motion-network.md)
         mouth: build the mouth network at all.
         mouth_levels / mouth_level_dim / mouth_base_res / mouth_log2_table: each 2D hash grid.
         mouth_finest_res: resolution of the finest level; None = 256·bound, the code's value.
@@ -117,11 +129,10 @@ class MotionConfig:
 
     def check_audio(self, encoder: str | None, dim: int) -> None:
         """Refuse audio features made by another encoder than the one this network expects."""
-        if dim != self.audio_dim or (self.audio_encoder is not None and encoder != self.audio_encoder):
-            raise EmotagError(
-                f"the motion network expects audio features from {self.audio_encoder or 'an encoder'} "
-                f"({self.audio_dim}-d), but this scene has {encoder} ({dim}-d); re-run `emotag preprocess "
-                f"--audio-encoder {self.audio_encoder or '...'}` on it, or use a prior trained on {encoder}")
+        problem = audio_mismatch((self.audio_encoder, self.audio_dim), (encoder, dim))
+        if problem:
+            raise EmotagError(f"the motion network expects audio features from {self.audio_encoder or 'an encoder'} "
+                              f"({self.audio_dim}-d): {problem}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -129,10 +140,6 @@ class MotionConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MotionConfig:
         """Rebuild from ``to_dict`` output; unknown keys are an error (a newer prior?)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - names
-        if unknown:
-            raise EmotagError(f"MotionConfig: unknown settings {sorted(unknown)} (made by another emotag version?)")
-        config = cls(**data)
+        config = from_dict(cls, data)
         config.validate()
         return config

@@ -33,16 +33,15 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor
 
+from ..contract import EMOTIONS, NEUTRAL
 from ..errors import EmotagError
 
 # The class order of the emotion teacher (emotag_cli.preprocess.emotion.EMOTIONS; a test checks
 # they agree). Kept here so that the motion package does not import the preprocessing stack.
-EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
-NEUTRAL = EMOTIONS.index("neutral")
 
 
 def emotion_score(p_emo: Tensor) -> Tensor:
-    """e = 1 − p(neutral): [..., 7] → [..., 1], the teacher's intensity (METHOD.md §2.5)."""
+    """e = 1 − p(neutral): [..., 7] → [..., 1], the teacher's intensity (docs/reference/motion-network.md)."""
     return 1.0 - p_emo[..., NEUTRAL:NEUTRAL + 1]
 
 
@@ -87,15 +86,18 @@ def emotion_request(emotion: str | Mapping[str, float] | Sequence[float] | Tenso
     if emotion is None or (isinstance(emotion, str) and emotion == "auto"):
         return None, gate
     weights = _weights(emotion)
-    if intensity is not None:
-        emotional = weights.clone()
-        emotional[NEUTRAL] = 0.0
-        total = emotional.sum()
-        weights = torch.zeros(len(EMOTIONS))
-        if total > 0:
-            weights = float(intensity) * emotional / total
-        weights[NEUTRAL] = 1.0 - weights.sum()
-    return weights, gate
+    return (weights if intensity is None else with_intensity(weights, float(intensity))), gate
+
+
+def with_intensity(weights: Tensor, intensity: float) -> Tensor:
+    """The intensity rule: distributions [..., 7] with their non-neutral part scaled to sum to
+    ``intensity`` and the rest on neutral (a row without any emotion becomes all neutral)."""
+    emotional = weights.clone()
+    emotional[..., NEUTRAL] = 0.0
+    total = emotional.sum(-1, keepdim=True)
+    scaled = torch.where(total > 0, intensity * emotional / total.clamp_min(1e-12), torch.zeros_like(emotional))
+    scaled[..., NEUTRAL] = 1.0 - scaled.sum(-1)
+    return scaled
 
 
 def _weights(emotion: str | Mapping[str, float] | Sequence[float] | Tensor) -> Tensor:

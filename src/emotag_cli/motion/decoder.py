@@ -1,4 +1,4 @@
-"""Expert Motion Decoder: fused feature h → base motion, emotion residual and gate (METHOD.md §2.3).
+"""Expert Motion Decoder: fused feature h → base motion, emotion residual and gate (docs/reference/motion-network.md).
 
     δ = δ_b + g · δ_r,          δ = [Ψ (n_expr) ‖ Θ_jaw (3)]
 
@@ -7,7 +7,7 @@
 - Gate: Linear(256→128) + ReLU + Linear(128→1), weights N(0, 0.01), then a sigmoid: g ≈ 0.5 at
   initialisation; g → 0 keeps a frame neutral, g → 1 releases the full residual.
 - Residual, two variants (``MotionConfig.residual``):
-  * "paper" (default, METHOD.md §8.1): the paper's "EMO encoder-decoder". An encoder MLP
+  * "paper" (default, docs/reference/motion-network.md): the paper's "EMO encoder-decoder". An encoder MLP
     (2 bias-free 256→256 layers) gives r; z_e = Linear(r→7) is the emotion latent the KL loss
     supervises; the decoder reads [r ‖ π] with π = softmax(z_e), through Linear(263→256) + ReLU +
     Linear(256→53) (weights N(0, 0.005)). Because δ_r depends on π, a given distribution can stand

@@ -3,7 +3,7 @@
     shadow ← decay · shadow + (1 − decay) · parameter,      after every optimiser step
 
 Official code: decay 0.995 (torch_ema), and the prior saved for adaptation is the EMA weights
-(METHOD.md §3.2). With ``warmup`` the decay is min(decay, (1 + n) / (10 + n)) after n updates
+(docs/commands/pretrain.md). With ``warmup`` the decay is min(decay, (1 + n) / (10 + n)) after n updates
 (torch_ema's ``use_num_updates``), so early shadows are not dominated by the random initialisation.
 Buffers are not averaged; ``copy_to`` leaves them as they are. Parameters are matched by name, so a
 DDP-wrapped module should be passed as ``ddp.module``.

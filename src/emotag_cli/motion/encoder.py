@@ -1,12 +1,12 @@
 """Identity-Conditioned Encoder: audio window, upper-face AUs and identity → fused feature h.
 
-    a = AudioEncoder(tokens)                       [..., 256]
+    a = AudioTransformer(tokens)                       [..., 256]
     e = ReLU(W2 ReLU(W1 aus))                      [..., 64]     (6 → 64 → 64)
     h = Backbone(AdaIN_a(a, s)) + W_fuse AdaIN_e(e, s)            [..., 256]
 
 Backbone: 4 bias-free Linear(256→256) with ReLU between them (none after the last). W_fuse:
 Linear(64→256), zero-initialised, so the AU path starts switched off and the network first learns
-from audio alone (official code, METHOD.md §2.2). The paper's figure sums the two streams (⊕);
+from audio alone (official code, docs/reference/motion-network.md). The paper's figure sums the two streams (⊕);
 W_fuse is that sum with a learned projection.
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from .adain import AdaIN
-from .audio_encoder import AudioEncoder
+from .audio_transformer import AudioTransformer
 from .config import MotionConfig
 
 
@@ -38,7 +38,7 @@ class IdentityConditionedEncoder(nn.Module):
     def __init__(self, config: MotionConfig):
         super().__init__()
         c = config
-        self.audio = AudioEncoder(c.audio_dim, c.audio_tokens, c.d_model, c.n_layers, c.n_heads, c.ffn_dim,
+        self.audio = AudioTransformer(c.audio_dim, c.audio_tokens, c.d_model, c.n_layers, c.n_heads, c.ffn_dim,
                                   c.dropout)
         self.au = nn.Sequential(nn.Linear(c.au_dim, c.au_hidden), nn.ReLU(),
                                 nn.Linear(c.au_hidden, c.au_hidden), nn.ReLU())

@@ -1,6 +1,6 @@
 """The Gated Residual Motion Network: audio window, AUs, identity → FLAME expression and jaw.
 
-    audio [B, W, T, D] ─ AudioEncoder ─ a ─ AdaIN(s) ─ Backbone ─┐
+    audio [B, W, T, D] ─ AudioTransformer ─ a ─ AdaIN(s) ─ Backbone ─┐
     aus   [B, W, 6]    ─ AU MLP ─────── e ─ AdaIN(s) ─ W_fuse ───⊕─ h ─ Expert Motion Decoder
     identity s [B, Did]                                               δ = δ_b + g·δ_r per frame
                                                                       → averaged over the W frames
@@ -39,7 +39,7 @@ class MotionOutput:
     gate [B, 1]: the predicted g (the L_Score target); gate_used: the g that was applied.
     emotion_logits [B, n_emotions]: z_e (the L_KL input); emotion_used: the distribution the
         residual decoder read.
-    feature [B, d_model]: the fused feature h; audio_feature [B, d_model]: the audio encoder's
+    feature [B, d_model]: the fused feature h; audio_feature [B, d_model]: the audio Transformer's
         output a before AdaIN (the mouth network's input).
     mouth: the intra-oral refinements, when mouth positions were given (else None).
     """

@@ -1,11 +1,11 @@
-"""Training losses of EmoTaG (METHOD.md §3.1), on [B, C, H, W] maps like evaluation.image_metrics.
+"""Training losses of EmoTaG (docs/reference/motion-network.md), on [B, C, H, W] maps like image_metrics.
 
     L = L_render + w_flame·L_flame + 0.01·L_KL + 0.1·L_Score (+ 0.01·L_D + 0.001·L_N in adaptation)
 
 - render: L1 + 0.2·(1 − SSIM) on the head region (the paper's form; the official code weighs
   the L1 by 0.8 — ``l1_weight``).
 - flame: MSE of the predicted expression and jaw to the tracked ones (official code only; kept
-  per METHOD.md §8.5: w_flame 1.0 in pretraining, 0.1 in adaptation).
+  per docs/reference/motion-network.md: w_flame 1.0 in pretraining, 0.1 in adaptation).
 - SEG: KL(p_emo ‖ softmax(z_e)) and |g − e| with e = 1 − p_emo(neutral).
 - geometry (adaptation only): row-normalised depth and normals against pseudo ground truth.
 
@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..evaluation.image_metrics import ssim_map
+from ..image_metrics import ssim_map
 from .control import emotion_score
 
 W_KL = 0.01
@@ -79,7 +79,7 @@ def row_normalize(depth: Tensor, mask: Tensor, rel_eps: float = 0.01) -> Tensor:
     """(x − mean_row x) / (std_row x + rel_eps·σ) over the masked pixels of each image row.
 
     depth, mask [B, 1, H, W]. σ is the std of the row-centred masked depth of the whole image.
-    METHOD.md §2.6 writes std(x), the plain image std; taking it after centring the rows changes
+    The paper writes std(x), the plain image std; taking it after centring the rows changes
     only this small stabiliser and makes the result exactly invariant to a different offset per row
     (and to one positive scale per image). Statistics ignore pixels outside the mask — rendered
     depth is 0 where nothing was drawn and a pseudo ground truth is undefined off the head, so

@@ -1,4 +1,4 @@
-"""Intra-oral refinement of mouth-region Gaussians (METHOD.md §2.4, §8.8).
+"""Intra-oral refinement of mouth-region Gaussians (docs/reference/motion-network.md).
 
 FLAME has no teeth or tongue, so the Gaussians of the mouth region get residual offsets after the
 FLAME-driven deformation. Official-code design, which we follow: a "triplane" of three 2D hash
@@ -13,7 +13,7 @@ width 64 and Linear(64→10) with weights N(0, 0.01):
 
 Departures from the official code, both so that the refinement starts as the identity:
 - scale: exp(Δs) instead of softplus(Δs), which would shrink every mouth Gaussian to 0.69× at
-  initialisation (METHOD.md §8.8);
+  initialisation (docs/reference/motion-network.md);
 - rotation: the raw output is added to the identity quaternion before normalising; normalising a
   near-zero 4-vector alone would give a random rotation at initialisation.
 Like the code, the deltas are neither gated nor conditioned on AUs or identity. The paper's

@@ -1,6 +1,6 @@
 """Parameter selection: what adaptation tunes, optimiser groups, parameter counts.
 
-Adaptation (METHOD.md §3.3) tunes only the AdaIN MLPs — about 0.4 M of the GRMN's ~4 M
+Adaptation (docs/commands/adapt.md) tunes only the AdaIN MLPs — about 0.4 M of the GRMN's ~4 M
 parameters — so that five seconds of video personalise the motion without overwriting the prior;
 ``tune(model, "all")`` is the official code's default without ``--adapt_adain_only``.
 """
@@ -37,7 +37,7 @@ def tune(model: nn.Module, mode: str) -> list[nn.Parameter]:
 
 def optimizer_groups(model: nn.Module, lr_net: float, lr_grid: float, weight_decay: float = 0.0) -> list[dict]:
     """AdamW parameter groups of the trainable parameters: hash-grid tables at ``lr_grid``, every
-    network weight at ``lr_net`` (METHOD.md §3.2: 5e-3 and 5e-5 in pretraining). Hash tables get
+    network weight at ``lr_net`` (the official code: 5e-3 and 5e-5 in pretraining). Hash tables get
     no weight decay (most entries see no gradient on a given step)."""
     grid_ids = {id(p) for m in model.modules() if isinstance(m, HashGrid2D) for p in m.parameters()}
     trainable = [p for p in model.parameters() if p.requires_grad]

@@ -1,4 +1,4 @@
-"""Per-frame windows of consecutive frames, the GRMN's temporal context (METHOD.md §2.2)."""
+"""Per-frame windows of consecutive frames, the GRMN's temporal context (docs/reference/motion-network.md)."""
 
 from __future__ import annotations
 

@@ -16,7 +16,8 @@ import numpy as np
 
 from ..backends import BackendStatus
 from ..errors import EmotagError
-from .aus import align, pyfeat
+from ..head import canonical_face
+from .aus import pyfeat
 from .aus.geometric import AU_NAMES, geometric_aus
 from .aus.openface import openface_aus
 
@@ -88,7 +89,7 @@ def compute_aus(
 
 def status() -> list[BackendStatus]:
     """``emotag doctor`` lines for the three AU sources."""
-    mesh = Path(str(resources.files("emotag_cli") / "assets" / align.MESH_FILE))
+    mesh = Path(str(resources.files("emotag_cli") / "assets" / canonical_face.MESH_FILE))
     return [
         BackendStatus("aus/landmark-geometric", mesh.is_file(), str(mesh),
                       "" if mesh.is_file() else "reinstall emotag: its canonical face mesh asset is missing"),

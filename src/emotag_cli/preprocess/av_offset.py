@@ -2,7 +2,7 @@
 
 Two per-frame tracks at the scene's frame rate:
 
-- the inner-lip opening of the scene's MediaPipe landmarks (``evaluation.sync.mouth_opening``:
+- the inner-lip opening of the scene's MediaPipe landmarks (``lip_signals.mouth_opening``:
   mean gap of three facing inner-lip points / inter-ocular distance);
 - an audio activity track of the same frames, ``AUDIO_TRACK(wav, fps)``: for now the loudness of
   each frame in the 1–3 kHz band (``loudness_track``). A phonetic mouth-opening track with the same
@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..scene import AUDIO_RATE
+from ..contract import AUDIO_RATE
 
 MAX_LAG_S = 1.0          # search range, each way
 WARN_FRAMES = 2.0        # offsets above this many frames are reported (80 ms at 25 fps)
@@ -93,7 +93,7 @@ class Measurement:
 
 
 def _highpass(x: np.ndarray, fps: float) -> np.ndarray:
-    from ..evaluation.sync import smooth
+    from ..lip_signals import smooth
 
     x = smooth(x)
     return x - smooth(x, max(3, int(round(DETREND_S * fps)) | 1))
@@ -101,7 +101,7 @@ def _highpass(x: np.ndarray, fps: float) -> np.ndarray:
 
 def lag_correlations(opening: np.ndarray, audio: np.ndarray, max_lag: int) -> np.ndarray:
     """Pearson r of ``opening[t]`` and ``audio[t + k]`` for k = -max_lag..max_lag -> ``[2·max_lag + 1]``."""
-    from ..evaluation.sync import lagged_correlation
+    from ..lip_signals import lagged_correlation
 
     return np.array([lagged_correlation(opening, audio, k)[0] for k in range(-max_lag, max_lag + 1)])
 
@@ -123,7 +123,7 @@ def _best_lag(opening: np.ndarray, audio: np.ndarray, max_lag: int) -> tuple[flo
 def measure(wav: np.ndarray, landmarks: np.ndarray, fps: float) -> Measurement:
     """The offset of ``wav`` ([S] float32, 16 kHz, sample 0 at frame 0) against the lips of
     ``landmarks`` ([N, 478, 3] MediaPipe, NaN rows without a face)."""
-    from ..evaluation.sync import mouth_opening
+    from ..lip_signals import mouth_opening
 
     opening = mouth_opening(landmarks)
     audio = np.asarray(AUDIO_TRACK(wav, fps), np.float64)

@@ -18,7 +18,7 @@ class FaceMesh:
 
     def __init__(self, max_faces: int = 1, refine: bool = True, static: bool = False,
                  min_confidence: float = 0.5):
-        from ._mediapipe import mediapipe
+        from .mediapipe_log import mediapipe
 
         mp = mediapipe()
         self._mesh = mp.solutions.face_mesh.FaceMesh(

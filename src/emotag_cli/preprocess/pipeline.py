@@ -21,11 +21,11 @@ from ..media.probe import MediaInfo, probe
 from ..media.video import TruncatedVideo, decode_cfr
 from ..progress import Reporter, quiet
 from ..scene import AUDIO_RATE, N_LANDMARKS, SCENE_KIND, SCENE_VERSION, Scene, frame_name
-from ._mediapipe import quiet_native_stderr
 from .background import background_plate
 from .crop import apply_crop, crop_track
 from .face_mesh import FaceMesh, face_box
 from .masks import PersonSegmenter, head_torso_labels
+from .mediapipe_log import quiet_native_stderr
 from .preview import annotate, contact_sheet
 
 DETECT_SIDE = 640          # pass-1 decode size: enough for faces down to ~40 px

@@ -1,4 +1,4 @@
-"""``rasterize``: one entry point, gsplat's calling convention, two backends."""
+"""``rasterize``: one entry point, gsplat's calling convention, two rasterizers (gsplat's CUDA one, ours in torch)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from ..errors import EmotagError, MissingBackendError
 from .rendered import Rendered
 from .sh import sh_colors
 
-Backend = Literal["auto", "gsplat", "torch"]
+Rasterizer = Literal["auto", "gsplat", "torch"]
 
 
 def rasterize(
@@ -34,7 +34,7 @@ def rasterize(
     backgrounds: Tensor | None = None,
     *,
     normals: bool = False,
-    backend: Backend = "auto",
+    rasterizer: Rasterizer = "auto",
 ) -> Rendered:
     """Render N 3D Gaussians into C pinhole cameras.
 
@@ -49,7 +49,7 @@ def rasterize(
     radius_clip: Gaussians whose projected radii are both <= this (px) are culled.
     eps2d: the low-pass filter (px²) added to every 2D covariance, as in 3DGS.
     packed: only False (gsplat's dense [C, N] layout) is supported.
-    tile_size: None for the backend's default (gsplat: 16; torch: 4 or 8 px, from the splat sizes).
+    tile_size: None for the rasterizer's default (gsplat: 16; torch: 4 or 8 px, from the splat sizes).
 
     Returns ``Rendered(colors [C, H, W, D], alphas [C, H, W, 1], depths [C, H, W, 1],
     normals [C, H, W, 3] or None, meta)``. depths is the expected depth sum(w z) / alpha
@@ -59,9 +59,9 @@ def rasterize(
     meta follows gsplat's ``packed=False`` layout: means2d [C, N, 2] (call retain_grad() on it
     before backward to read the screen-space gradients densification uses), radii [C, N, 2]
     int32 (0 = culled), depths [C, N], conics [C, N, 3], opacities [C, N], width, height,
-    tile_size, tile_width, tile_height, n_cameras, and "backend" ("gsplat" or "torch").
+    tile_size, tile_width, tile_height, n_cameras, and "rasterizer" ("gsplat" or "torch").
 
-    backend: "gsplat" needs CUDA tensors and gsplat; "torch" runs anywhere (differentiable with
+    rasterizer: "gsplat" needs CUDA tensors and gsplat; "torch" runs anywhere (differentiable with
     respect to means, quats, scales, opacities, colors and viewmats); "auto" takes gsplat for
     CUDA tensors when it is installed and torch otherwise.
     """
@@ -69,15 +69,15 @@ def rasterize(
     _check_shapes(means, quats, scales, opacities, colors, viewmats, Ks, sh_degree, backgrounds)
     if packed:
         raise ValueError("only packed=False is supported (the [C, N] meta layout)")
-    if _use_gsplat(backend, means):
-        from .gsplat_backend import rasterize_gsplat
+    if _use_gsplat(rasterizer, means):
+        from .gsplat_rasterizer import rasterize_gsplat
 
         return rasterize_gsplat(
             means, quats, scales, opacities, colors, viewmats, Ks, width, height, backgrounds,
             near_plane=near_plane, far_plane=far_plane, radius_clip=radius_clip, eps2d=eps2d,
             sh_degree=sh_degree, tile_size=tile_size or 16, normals=normals)
 
-    from .torch_backend import rasterize_torch
+    from .torch_rasterizer import rasterize_torch
 
     if sh_degree is None:
         feats = colors if colors.dim() == 3 else colors[None].expand(C, N, colors.shape[-1])
@@ -89,18 +89,18 @@ def rasterize(
         tile_size=tile_size, normals=normals)
 
 
-def _use_gsplat(backend: str, means: Tensor) -> bool:
-    if backend == "torch":
+def _use_gsplat(rasterizer: str, means: Tensor) -> bool:
+    if rasterizer == "torch":
         return False
-    if backend == "auto":
+    if rasterizer == "auto":
         return means.is_cuda and has_module("gsplat")
-    if backend == "gsplat":
+    if rasterizer == "gsplat":
         if not means.is_cuda:
-            raise EmotagError("the gsplat rasterizer needs CUDA tensors; use backend='torch' on CPU")
+            raise EmotagError("the gsplat rasterizer needs CUDA tensors; use rasterizer='torch' on CPU")
         if not has_module("gsplat"):
             raise MissingBackendError("gsplat is not installed: pip install 'emotag[gpu]' (gsplat==1.5.3)")
         return True
-    raise ValueError(f"backend must be 'auto', 'gsplat' or 'torch', got {backend!r}")
+    raise ValueError(f"rasterizer must be 'auto', 'gsplat' or 'torch', got {rasterizer!r}")
 
 
 def _check_shapes(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor, colors: Tensor,

@@ -1,4 +1,4 @@
-"""The result of ``rasterize``, the same for every backend."""
+"""The result of ``rasterize``, the same for either rasterizer."""
 
 from __future__ import annotations
 

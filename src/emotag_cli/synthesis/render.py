@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,33 +15,21 @@ import torch
 
 from ..artifact import atomic_folder
 from ..avatar import Avatar
+from ..config import RenderConfig
 from ..errors import EmotagError
+from ..forward.frame import ForwardModel
 from ..gaussians.render import composite
 from ..head.lbs import HeadPose
 from ..media.audio import decode_audio
 from ..media.encode import VideoWriter
+from ..motion.config import audio_mismatch
 from ..preprocess.audio_features import encoder_option, extract_audio_features, fit_audio
 from ..progress import Reporter, quiet
 from ..scene import AUDIO_RATE
-from ..train.motion_step import head_vertices, mouth_positions, render_driven
 from .drive import Backdrops, drive_source, ping_pong
 from .timeline import emotion_track, require_directions
 
 MIN_SECONDS = 0.2
-
-
-@dataclass
-class RenderConfig:
-    """Settings of ``emotag render`` (docs/commands/render.md)."""
-
-    emotion: str = "auto"
-    intensity: float | None = None
-    drive: str = "clip"
-    background: str = "drive"
-    audio_encoder_path: str | None = None
-    backend: str = "auto"
-    crf: int = 18
-    size: int | None = None          # output side in pixels (default: the avatar's training size)
 
 
 def encoder_of(avatar: Avatar) -> tuple[str, int]:
@@ -76,9 +63,11 @@ def render(avatar_path: Path, audio_path: Path, out: Path, config: RenderConfig 
         n = max(1, int(round(seconds * fps)))
         encoder, dim = encoder_of(avatar)
         path = Path(config.audio_encoder_path) if config.audio_encoder_path else None
-        feats, _ = extract_audio_features(fit_audio(wav, n), n, encoder=encoder, path=path)
-        if feats.shape[-1] != dim:
-            raise EmotagError(f"{encoder} gave {feats.shape[-1]}-d features; the avatar expects {dim}-d")
+        feats, meta = extract_audio_features(fit_audio(wav, n), n, encoder=encoder, path=path)
+        # the family is the avatar's by construction; a model folder of another width is refused
+        problem = audio_mismatch((None, dim), (meta["encoder"], feats.shape[-1]))
+        if problem:
+            raise EmotagError(f"avatar {avatar.path}: {problem}")
     directions = avatar.motion_config().emotion_directions
     if directions is not None:
         require_directions(config.emotion, directions["emotions"])
@@ -93,7 +82,7 @@ def render(avatar_path: Path, audio_path: Path, out: Path, config: RenderConfig 
     shape = avatar.shape()[None]
     K = source.K.clone()
     K[:2] *= size / avatar.size
-    mouth_idx = mouth.gaussians(gs.binding)
+    avatar_model = ForwardModel(model, gs, mouth, grmn.mouth, avatar.static_offset())
     with reporter.step("motion"), torch.no_grad():
         aus = torch.from_numpy(np.asarray(source.aus[src], np.float32))
         seq = grmn.sequence(torch.from_numpy(feats.astype(np.float32)), aus, avatar.identity(), emotion, intensity)
@@ -114,11 +103,7 @@ def render(avatar_path: Path, audio_path: Path, out: Path, config: RenderConfig 
                     s = int(src[i])
                     p = HeadPose(shape, seq.expr[i:i + 1], pose["rotation"][s:s + 1], pose["neck"][s:s + 1],
                                  seq.jaw[i:i + 1], pose["eyes"][s:s + 1], pose["translation"][s:s + 1])
-                    refine = None
-                    if grmn.mouth is not None and len(mouth_idx):
-                        positions = mouth_positions(gs, mouth, head_vertices(model, p), model.faces, mouth_idx)
-                        refine = (grmn.mouth(positions, seq.audio_feature[i:i + 1]), mouth_idx)
-                    rendered, _ = render_driven(gs, model, p, K, w2c[s], size, refine)
+                    rendered = avatar_model.frame(p, seq.audio_feature[i:i + 1], K, w2c[s], size)
                     image = composite(rendered, backdrops(s)).clamp(0, 1)
                     rgb = (image.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
                     writer.write(rgb)

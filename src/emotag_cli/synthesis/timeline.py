@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from ..errors import EmotagError
-from ..motion.control import EMOTIONS, NEUTRAL
+from ..motion.control import EMOTIONS, NEUTRAL, with_intensity
 
 SEGMENT = re.compile(r"^\s*([a-z]+)\s*:\s*([0-9.]+)\s*-\s*([0-9.]+)\s*$")
 
@@ -67,15 +67,10 @@ def emotion_track(spec: str, intensity: float | None, n_frames: int, fps: float 
         window /= window.sum()
         padded = np.pad(weights, ((k, k), (0, 0)), mode="edge")
         weights = np.stack([np.convolve(padded[:, c], window, mode="same")[k:-k] for c in range(len(EMOTIONS))], 1)
-    weights /= weights.sum(1, keepdims=True)
+    weights = torch.from_numpy(weights / weights.sum(1, keepdims=True))
     if intensity is not None:
-        emotional = weights.copy()
-        emotional[:, NEUTRAL] = 0.0
-        total = emotional.sum(1, keepdims=True)
-        scaled = np.where(total > 0, intensity * emotional / np.maximum(total, 1e-12), 0.0)
-        scaled[:, NEUTRAL] = 1.0 - scaled.sum(1)
-        weights = scaled
-    return torch.from_numpy(weights).float(), gate
+        weights = with_intensity(weights, float(intensity))
+    return weights.float(), gate
 
 
 def require_directions(spec: str, available: list[str] | tuple[str, ...]) -> None:

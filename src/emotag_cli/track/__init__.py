@@ -4,7 +4,7 @@ Conventions (docs/reference/camera-conventions.md): world = the head model's fra
 the subject's left, y up, z out of the face); camera = OpenCV (x right, y down, z forward).
 """
 
-from .camera import Camera
+from ..camera import Camera
 from .fit import FitResult, fit_landmarks
 from .pipeline import track
 from .result import Track, open_track

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .camera import Camera, opencv_w2c_to_opengl_c2w
+from ..camera import Camera, opencv_w2c_to_opengl_c2w
 
 VHAP_KEYS = {"translation": "translation", "rotation": "rotation", "neck": "neck_pose", "jaw": "jaw_pose",
              "eyes": "eyes_pose", "expr": "expr"}

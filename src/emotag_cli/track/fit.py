@@ -31,11 +31,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..camera import Camera, look_at_head_w2c
 from ..config import TrackConfig
 from ..errors import EmotagError
+from ..head.landmark_scheme import mediapipe_indices
 from ..head.model import N_EXPR_MOTION, HeadModel
-from .camera import Camera, look_at_head_w2c
-from .landmark_model import LandmarkModel, mediapipe_indices
+from .landmark_model import LandmarkModel
 from .objective import TrackingProblem
 from .rigid import pnp_head_poses, split_head_rotation
 from .solver import levenberg_marquardt

@@ -15,12 +15,10 @@ result equals ``landmarks_from_vertices(model, flame_forward(model, pose))`` to 
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from ..head.lbs import axis_angle_to_matrix
 from ..head.model import HeadModel
-from ..scene import N_LANDMARKS
 
 
 class LandmarkModel:
@@ -229,21 +227,3 @@ def left_jacobian(aa: torch.Tensor) -> torch.Tensor:
     c = torch.where(small, 1 / 6 - theta2 / 120, (theta - torch.sin(theta)) / (theta2 * theta).clamp_min(1e-18))
     k = _skew(aa)
     return torch.eye(3, dtype=aa.dtype) + b * k + c * (k @ k)
-
-
-def mediapipe_indices(model: HeadModel) -> np.ndarray:
-    """[L] int: the MediaPipe landmark (0..477) each model landmark corresponds to.
-
-    From ``model.meta["landmark_indices"]``; a model with 478 landmarks and no such entry is taken
-    to be in MediaPipe order.
-    """
-    idx = model.meta.get("landmark_indices")
-    if idx is None:
-        if model.n_landmarks != N_LANDMARKS:
-            raise ValueError(f"{model.id}: {model.n_landmarks} landmarks and no meta['landmark_indices']")
-        return np.arange(N_LANDMARKS)
-    idx = np.asarray(idx, dtype=np.int64).reshape(-1)
-    if idx.shape[0] != model.n_landmarks or idx.min() < 0 or idx.max() >= N_LANDMARKS:
-        raise ValueError(f"{model.id}: meta['landmark_indices'] does not map its {model.n_landmarks} "
-                         f"landmarks into the {N_LANDMARKS} MediaPipe landmarks")
-    return idx

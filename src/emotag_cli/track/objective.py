@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..camera import FLIP, project
 from ..config import TrackConfig
 from . import priors
-from .camera import FLIP, project
 from .landmark_model import FRAME_COLUMNS, N_POSE_COLUMNS, LandmarkModel
 
 REFERENCE_SIZE = 256          # pixel sigmas in TrackConfig are given at this frame size

@@ -16,11 +16,11 @@ import cv2
 import numpy as np
 import torch
 
+from ..camera import Camera, project, transform_points
 from ..head.lbs import flame_forward
 from ..head.model import HeadModel
 from ..media.encode import VideoWriter
 from ..scene import Scene
-from .camera import Camera, project, transform_points
 from .params import head_pose
 
 SHIFT = 4                         # cv2 fixed-point bits: sub-pixel vertex positions

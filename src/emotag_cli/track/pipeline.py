@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from ..artifact import atomic_folder, file_sha256, new_manifest, write_manifest
+from ..artifact import atomic_folder, new_manifest, write_manifest
 from ..config import TrackConfig, to_dict
 from ..errors import EmotagError
 from ..head.model import HeadModel
+from ..head.registry import head_model_kind, head_model_of, head_model_record
 from ..progress import Reporter, quiet
 from ..scene import Scene, frame_name
 from .export import write_transforms
@@ -27,29 +27,6 @@ from .report import build_report
 from .result import TRACK_KIND, TRACK_VERSION, scene_inputs, track_path
 
 MIN_FITTED_FRACTION = 0.5
-
-
-def load_head_model(config: TrackConfig) -> HeadModel:
-    """The head model ``config`` names (the open model, or FLAME from the user's files)."""
-    if config.head_model == "open":
-        from ..head.open_model import load_open_model
-
-        return load_open_model()
-    from ..head.flame_pkl import load_flame
-
-    return load_flame(config.flame_model, config.flame_embedding)
-
-
-def head_model_record(model: HeadModel) -> dict[str, Any]:
-    """How the manifest names the head model (and pins the file it came from)."""
-    record: dict[str, Any] = {"id": model.id, "n_vertices": model.n_vertices, "n_shape": model.n_shape,
-                              "n_expr": model.n_expr, "n_landmarks": model.n_landmarks,
-                              "landmark_scheme": model.meta.get("landmark_scheme", "mediapipe")}
-    for key in ("source", "embedding"):
-        path = model.meta.get(key)
-        if path and Path(path).is_file():
-            record[key] = {"path": str(path), "sha256": file_sha256(Path(path))}
-    return record
 
 
 def frame_paths(scene: Scene) -> list[str]:
@@ -65,6 +42,7 @@ def track(scene_path: Path | str, config: TrackConfig | None = None, overwrite: 
     """
     config = config or TrackConfig()
     config.validate()
+    head_model_kind(config.head_model)
     reporter = reporter or quiet()
     scene = Scene.open(scene_path)
     target = track_path(scene.path)
@@ -75,7 +53,7 @@ def track(scene_path: Path | str, config: TrackConfig | None = None, overwrite: 
     if fitted.mean() < MIN_FITTED_FRACTION:
         raise EmotagError(f"{scene.path}: only {fitted.sum()} of {scene.n_frames} frames have face landmarks; "
                           f"emotag track needs a face in at least half of them")
-    model = model if model is not None else load_head_model(config)
+    model = model if model is not None else head_model_of(config)
     if fitted.sum() < scene.n_frames:
         reporter.warn(f"{scene.n_frames - fitted.sum()} frames without landmarks get interpolated parameters")
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..camera import Camera, project, transform_points
+from ..head.landmark_scheme import mediapipe_indices
 from ..head.model import HeadModel
-from .camera import Camera, project, transform_points
-from .landmark_model import LandmarkModel, mediapipe_indices
+from .landmark_model import LandmarkModel
 from .params import head_pose
 
 # MediaPipe FaceMesh regions (indices into the 478 landmarks).

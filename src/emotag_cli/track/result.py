@@ -4,7 +4,7 @@ Layout::
 
     manifest.json     kind "track", schema version, config, head model id, the scene's input hashes
     params.npz        per-frame head-model parameters (track/params.py)
-    camera.json       intrinsics and world-to-camera extrinsics, OpenCV convention (track/camera.py)
+    camera.json       intrinsics and world-to-camera extrinsics, OpenCV convention (camera.py)
     report.json       reprojection errors and fit time (track/report.py)
     overlay.mp4       the tracked mesh over the frames (absent with --overlay none)
     transforms.json   nerfstudio / VHAP-style camera file (track/export.py)
@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 
 from ..artifact import file_sha256, read_manifest
+from ..camera import Camera
 from ..errors import EmotagError
 from ..scene import Scene
-from .camera import Camera
 from .params import load_params
 
 TRACK_KIND = "track"

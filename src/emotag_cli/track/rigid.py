@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from .camera import FLIP
+from ..camera import FLIP
 
 
 def pnp_head_poses(points: np.ndarray, pixels: np.ndarray, focal: float, cx: float, cy: float,

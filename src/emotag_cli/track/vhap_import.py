@@ -22,16 +22,17 @@ from pathlib import Path
 import numpy as np
 
 from ..artifact import atomic_folder, file_sha256, new_manifest, write_manifest
+from ..camera import Camera, opengl_c2w_to_opencv_w2c
 from ..config import TrackConfig, to_dict
 from ..errors import EmotagError
 from ..head.model import N_EXPR_MOTION, HeadModel
+from ..head.registry import head_model_of, head_model_record
 from ..progress import Reporter, quiet
 from ..scene import Scene
-from .camera import Camera, opengl_c2w_to_opencv_w2c
 from .export import VHAP_KEYS, write_transforms
 from .overlay import write_overlay
 from .params import check_params, save_params
-from .pipeline import frame_paths, head_model_record, load_head_model
+from .pipeline import frame_paths
 from .report import build_report
 from .result import TRACK_KIND, TRACK_VERSION, scene_inputs, track_path
 
@@ -142,7 +143,7 @@ def import_vhap(export: Path | str, scene_path: Path | str, config: TrackConfig 
         raise EmotagError(f"{target} already exists; pass --overwrite to replace it")
     params, camera, facts = read_vhap_export(Path(export), scene.size)
     if model is None and config.flame_model:
-        model = load_head_model(config)
+        model = head_model_of(config)
     n = params["expr"].shape[0]
     if n != scene.n_frames:
         raise EmotagError(f"the VHAP export has {n} timesteps but {scene.path} has {scene.n_frames} frames: "

@@ -1,6 +1,6 @@
 """``emotag adapt``: a new identity's avatar from a few seconds of its tracked scene and a prior.
 
-METHOD.md §3.3: new Gaussians on the identity's own canonical mesh (nothing is transferred from
+docs/commands/adapt.md: new Gaussians on the identity's own canonical mesh (nothing is transferred from
 pretraining); the prior's motion network with its EMA weights, of which only the AdaIN MLPs train
 (``tune="adain"``; "all" trains everything, the official code's default); a static warm-up, then
 the motion drives the Gaussians at once (no curriculum blend); loss = render + 0.1·flame + SEG +
@@ -25,14 +25,14 @@ import torch
 
 from ..artifact import atomic_folder, file_sha256
 from ..avatar import write_avatar
-from ..config import AdaptConfig, TrackConfig, from_dict, to_dict
+from ..camera import Camera
+from ..config import AdaptConfig, to_dict
 from ..errors import EmotagError
+from ..head.registry import head_model_of, head_model_record
 from ..motion.params import tune
 from ..prior import Prior, head_model_config, scene_record, scene_signature
 from ..progress import Reporter, quiet
 from ..scene import Scene
-from ..track.camera import Camera
-from ..track.pipeline import head_model_record, load_head_model
 from ..track.result import open_track
 from .checkpoint import Checkpoints, StopRequest, capture_rng, checkpoint_dir, restore_rng
 from .distributed import setup
@@ -78,7 +78,7 @@ def adapt(scene_path: Path | str, prior_path: Path | str, seconds: float, out: P
         env.close()
         raise EmotagError("adapt trains one identity: run it as one process, not under torchrun")
 
-    model = load_head_model(from_dict(TrackConfig, track.manifest["config"]))
+    model = head_model_of(track.manifest["config"])
     motion = prior.motion_config()
     torch.manual_seed(config.seed)
     grmn = prior.motion_model(ema=True).to(env.device)
@@ -160,6 +160,7 @@ def adapt(scene_path: Path | str, prior_path: Path | str, seconds: float, out: P
             embedding=data.identity.numpy(), shape=np.asarray(params["shape"], np.float32), camera=camera,
             driving=driving, background=scene.path / "background.png", mouth=data.mouth,
             canonical_vertices=canonical, faces=model.faces, config=to_dict(config),
+            static_offset=params.get("static_offset"),
             head_model=head_model_record(model), head_model_config=head_model_config(track),
             audio={"encoder": prior.signature.audio_encoder, "dim": prior.signature.audio_dim,
                    "tokens": prior.signature.audio_tokens},

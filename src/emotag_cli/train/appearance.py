@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..evaluation.image_metrics import psnr, ssim
+from ..forward.clip import TrackedClip
 from ..gaussians.densify import BindingStrategy
 from ..gaussians.init import init_on_mesh
 from ..gaussians.params import GaussianParams
 from ..gaussians.regularizers import position_loss, scale_loss
 from ..gaussians.render import composite, render_on_mesh
+from ..image_metrics import psnr, ssim
 from ..motion.losses import depth_loss, normal_loss, render_loss
 from ..progress import Reporter, quiet
-from .clip import TrackedClip
 
 
 @dataclass
@@ -32,7 +32,7 @@ class AppearanceConfig:
     are in units of the parent triangle's size).
 
     iterations: optimisation steps (one frame each). n_gaussians: initial count. sh_degree: 1 in
-    adaptation (METHOD.md §2.1). depth_weight / normal_weight: L_Geo (0.01 / 0.001).
+    adaptation (docs/reference/head-models.md). depth_weight / normal_weight: L_Geo (0.01 / 0.001).
     densify: run the clone/split/prune strategy (its schedule scales with ``iterations``).
     """
 
@@ -115,7 +115,7 @@ def fit_appearance(clip: TrackedClip, frames: list[int], config: AppearanceConfi
 @torch.no_grad()
 def evaluate_appearance(clip: TrackedClip, gs: GaussianParams, frames: list[int]) -> dict[str, float]:
     """Mean PSNR / SSIM on the head region of ``frames``, rendered with their tracked meshes and
-    composited over their backdrops (METHOD.md §8.13)."""
+    composited over their backdrops (InsTaG's protocol; the released EmoTaG code renders on a plain background)."""
     p, s = [], []
     for i in frames:
         fd = clip.frame(i)

@@ -1,7 +1,7 @@
 """Multi-process training with ``torchrun`` (PyTorch DDP), and the single-process case as one rank.
 
-    torchrun --nproc_per_node 4 -m emotag_cli.cli_train pretrain scenes/* -o prior
-    torchrun --nnodes 2 --node_rank K --master_addr HOST --nproc_per_node 8 -m emotag_cli.cli_train pretrain ...
+    torchrun --nproc_per_node 4 -m emotag_cli.cli pretrain scenes/* -o prior
+    torchrun --nnodes 2 --node_rank K --master_addr HOST --nproc_per_node 8 -m emotag_cli.cli pretrain ...
 
 torchrun sets WORLD_SIZE, RANK and LOCAL_RANK; ``setup`` joins the process group — NCCL when CUDA
 is there (one GPU per local rank), else gloo on CPU. Without those variables it is one process

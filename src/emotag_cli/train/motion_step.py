@@ -1,6 +1,6 @@
-"""The training step shared by pretraining and adaptation, and the driven render it is built on.
+"""The training step shared by pretraining and adaptation, on the forward model of forward/frame.py.
 
-One step on frame t of an identity (METHOD.md §2, §3.1):
+One step on frame t of an identity (docs/reference/motion-network.md):
 
     audio tokens [8, 16, D], AUs [8, 6] of the frames [t−4, t+4), identity s
       → GRMN (teacher-forced emotion / intensity with probability p_teacher)  → Ψ̂ [50], Θ̂_jaw [3], z_e, g
@@ -17,7 +17,7 @@ Phases, per identity:
   then updates it — which DistributedDataParallel needs, since all ranks must take part in every
   backward — while the render loss never reaches it through Gaussians that are not yet warm.
 - dynamic with blend w ∈ (0, 1]: the mesh uses (1 − w)·tracked + w·predicted expression and jaw, and
-  the mouth deltas are scaled by w — the curriculum of pretraining (METHOD.md §3.2). The official
+  the mouth deltas are scaled by w — the curriculum of pretraining (docs/commands/pretrain.md). The official
   code blends a canonical (neutral) render into the deformed one; our warm-up already renders the
   tracked mesh, so handing over from tracked to predicted parameters is the same curriculum
   without a jump. Adaptation uses w = 1 right after its warm-up, as the official code does.
@@ -38,22 +38,20 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..gaussians.binding import deform, triangle_frames
+from ..forward.clip import TrackedClip
+from ..forward.frame import ForwardModel, with_motion
+from ..forward.mouth_region import MouthRegion, select_mouth
 from ..gaussians.params import GaussianParams
 from ..gaussians.regularizers import position_loss, scale_loss
 from ..gaussians.render import composite, render_on_mesh
-from ..head.lbs import HeadPose, axis_angle_to_matrix, flame_forward
+from ..head.lbs import HeadPose
 from ..head.model import HeadModel
 from ..motion.ema import EMA
 from ..motion.grmn import GRMN, MotionOutput
 from ..motion.losses import depth_loss, emotion_kl_loss, flame_loss, gate_loss, normal_loss, render_loss
-from ..motion.mouth import MouthDeltas
 from ..motion.params import optimizer_groups
 from ..motion.windows import frame_windows
-from ..raster import Rendered
-from .clip import TrackedClip
 from .gaussian_state import GaussianTrainState
-from .mouth_region import MouthRegion, select_mouth
 
 
 @dataclass
@@ -157,68 +155,6 @@ class MotionDriver(nn.Module):
         return out, extra
 
 
-# ---------------------------------------------------------------- driven geometry
-
-
-def with_motion(pose: HeadPose, expr: Tensor, jaw: Tensor) -> HeadPose:
-    """``pose`` with its expression and jaw replaced (shapes [B, n_expr], [B, 3])."""
-    return HeadPose(pose.shape, expr, pose.rotation, pose.neck, jaw, pose.eyes, pose.translation)
-
-
-def posed_vertices(model: HeadModel, pose: HeadPose, static_offset: Tensor | None = None) -> Tensor:
-    """[B, V, 3] world vertices (metres), plus an imported track's static offset."""
-    verts = flame_forward(model, pose)
-    return verts if static_offset is None else verts + static_offset
-
-
-def head_vertices(model: HeadModel, pose: HeadPose) -> Tensor:
-    """[B, V, 3] the mesh in the head-fixed frame: expression, jaw and eyes applied, no global
-    rotation, neck or translation."""
-    zero = torch.zeros_like(pose.rotation)
-    return flame_forward(model, HeadPose(pose.shape, pose.expr, zero, zero, pose.jaw, pose.eyes, zero))
-
-
-def head_rotation(pose: HeadPose) -> Tensor:
-    """[B, 3, 3] head frame → world rotation (global rotation, then the neck)."""
-    return axis_angle_to_matrix(pose.rotation) @ axis_angle_to_matrix(pose.neck)
-
-
-def mouth_positions(gs: GaussianParams, region: MouthRegion, head_verts: Tensor, faces: Tensor,
-                    idx: Tensor) -> Tensor:
-    """[B, M, 3] centres of the mouth Gaussians ``idx`` [M] on ``head_verts`` [B, V, 3], relative
-    to the region's centre (metres). Detached: the refinement reads where the mouth is; it does not
-    move the mouth through its hash-grid encoding."""
-    frames = triangle_frames(head_verts.detach(), faces)
-    quats = gs.params["quats"][idx]
-    means, _, _ = deform(frames, gs.binding[idx], gs.params["means"][idx], quats, gs.local_scales()[idx])
-    return means.detach() - region.centre.to(means)
-
-
-def mouth_refiner(deltas: MouthDeltas, idx: Tensor, frame: Tensor
-                  ) -> Callable[[Tensor, Tensor, Tensor], tuple[Tensor, Tensor, Tensor]]:
-    """The ``render_on_mesh`` hook that applies batch-0 ``deltas`` [1, M, ·] to Gaussians ``idx``;
-    ``frame`` [1, 3, 3] rotates the head-frame offsets into the world."""
-
-    def apply(means: Tensor, quats: Tensor, scales: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        m, q, s = deltas.apply(means[idx][None], quats[idx][None], scales[idx][None], frame)
-        return (means.index_put((idx,), m[0]), quats.index_put((idx,), q[0]), scales.index_put((idx,), s[0]))
-
-    return apply
-
-
-def render_driven(gs: GaussianParams, model: HeadModel, pose: HeadPose, K: Tensor, w2c: Tensor, size: int,
-                  mouth: tuple[MouthDeltas, Tensor] | None = None, static_offset: Tensor | None = None,
-                  normals: bool = False) -> tuple[Rendered, Tensor]:
-    """Render one frame of mesh-bound Gaussians on the head model in ``pose`` (batch 1).
-
-    mouth: (deltas [1, M, ·], Gaussian indices [M]) from the refinement, or None.
-    Returns (Rendered, world scales [N, 3]) as ``render_on_mesh``.
-    """
-    verts = posed_vertices(model, pose, static_offset)[0]
-    hook = None if mouth is None else mouth_refiner(mouth[0], mouth[1], head_rotation(pose))
-    return render_on_mesh(gs, verts, model.faces, K, w2c, size, normals=normals, mouth_deltas=hook)
-
-
 # ---------------------------------------------------------------- the step
 
 
@@ -275,17 +211,18 @@ def step_loss(driver: nn.Module, grmn: GRMN, data: IdentityData, gs: GaussianPar
     extra_inputs = [stretch_inputs(grmn, s, device, generator) for s in stretches]
     K, w2c = clip.K.to(device), clip.w2c(t).to(device)
     offset = None if data.static_offset is None else data.static_offset.to(device)
+    identity_model = ForwardModel(model, gs, data.mouth, static_offset=offset)
 
     if blend is None:
         out, extra = driver(audio, aus, identity, emotion, intensity, valid, stretches=extra_inputs)
         rendered, world_scales = render_on_mesh(gs, fd.verts.to(device), model.faces, K, w2c, clip.size,
-                                                normals=weights.geometry)
+                                                       normals=weights.geometry)
     else:
         tracked = clip.pose([t])
         tracked = HeadPose(*(x.to(device) for x in (tracked.shape, tracked.expr, tracked.rotation, tracked.neck,
                                                     tracked.jaw, tracked.eyes, tracked.translation)))
         expr_t, jaw_t = data.expr[t:t + 1].to(device), data.jaw[t:t + 1].to(device)
-        idx = data.mouth.gaussians(gs.binding)
+        idx = identity_model.mouth_gaussians
 
         def used(expr: Tensor, jaw: Tensor) -> HeadPose:
             if blend >= 1.0:
@@ -294,13 +231,13 @@ def step_loss(driver: nn.Module, grmn: GRMN, data: IdentityData, gs: GaussianPar
 
         def mouth_fn(expr: Tensor, jaw: Tensor) -> Tensor:
             with torch.no_grad():
-                return mouth_positions(gs, data.mouth, head_vertices(model, used(expr, jaw)), model.faces, idx)
+                return identity_model.mouth_positions(used(expr, jaw))
 
         out, extra = driver(audio, aus, identity, emotion, intensity, valid,
                             mouth_fn=mouth_fn if len(idx) else None, mouth_weight=blend, stretches=extra_inputs)
         mouth = None if out.mouth is None else (out.mouth, idx)
-        rendered, world_scales = render_driven(gs, model, used(out.expr, out.jaw), K, w2c, clip.size, mouth,
-                                               offset, normals=weights.geometry)
+        rendered, world_scales = identity_model.render(used(out.expr, out.jaw), K, w2c, clip.size, mouth,
+                                                       normals=weights.geometry)
 
     pred = composite(rendered, backdrop)
     terms: dict[str, Tensor] = {"render": render_loss(pred[None], image[None], dssim_weight=weights.dssim)}
@@ -363,7 +300,7 @@ def draw_stretches(sampler: np.random.Generator, data: Sequence[IdentityData], l
 def motion_optimizer(grmn: GRMN, lr_net: float, lr_grid: float, weight_decay: float, betas: tuple[float, float],
                      decay: float, iterations: int) -> tuple[torch.optim.AdamW, torch.optim.lr_scheduler.LambdaLR]:
     """AdamW over the trainable GRMN parameters (hash grids at ``lr_grid`` without weight decay,
-    the rest at ``lr_net``) and the LR schedule decay^(step / iterations) (METHOD.md §3.2)."""
+    the rest at ``lr_net``) and the LR schedule decay^(step / iterations) (docs/commands/pretrain.md)."""
     opt = torch.optim.AdamW(optimizer_groups(grmn, lr_net, lr_grid, weight_decay), betas=tuple(betas), eps=1e-8)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: decay ** (s / iterations))
     return opt, sched

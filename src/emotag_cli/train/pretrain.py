@@ -1,13 +1,13 @@
 """``emotag pretrain``: one shared motion network over many tracked scenes → a motion prior.
 
 Each identity (scene) has its own Gaussians; the Gated Residual Motion Network is shared
-(METHOD.md §1.2, §3.2). Every step draws one identity and one of its frames (batch 1, as the
+(docs/commands/pretrain.md). Every step draws one identity and one of its frames (batch 1, as the
 paper) and runs ``motion_step.train_step``:
 
 - per identity, its first ``warmup`` steps are static (Gaussians on the tracked mesh; the motion
   network learns from its parameter losses only), then the curriculum blend hands the mesh over
   from the tracked to the predicted expression and jaw over ``blend`` of the identity's expected
-  steps (METHOD.md §8.3: per-identity warm-up);
+  steps (docs/commands/pretrain.md: per-identity warm-up);
 - AdamW on the network (LR 5e-5, hash grids 5e-3, decayed 0.1^(it/total)), its EMA (0.995), Adam
   on the Gaussians with the positions' LR decaying, densification until 85 % of each identity's
   steps;
@@ -31,17 +31,17 @@ import numpy as np
 import torch
 
 from ..artifact import atomic_folder
-from ..config import PretrainConfig, TrackConfig, from_dict, to_dict
+from ..config import PretrainConfig, to_dict
 from ..errors import EmotagError
 from ..head.emotion_directions import resolve_directions
 from ..head.model import HeadModel
+from ..head.registry import head_model_of, head_model_record
 from ..motion.config import MotionConfig
 from ..motion.ema import EMA
 from ..motion.grmn import GRMN
 from ..prior import head_model_config, mismatch, scene_record, scene_signature, write_prior
 from ..progress import Reporter, quiet
 from ..scene import Scene
-from ..track.pipeline import head_model_record, load_head_model
 from ..track.result import open_track
 from .checkpoint import Checkpoints, StopRequest, capture_rng, checkpoint_dir, restore_rng
 from .distributed import DistEnv, setup, shard
@@ -102,7 +102,7 @@ def _pretrain(paths: list[Path], out: Path, config: PretrainConfig, overwrite: b
             raise EmotagError(f"scene {scene.path} does not match {scenes[0].path}: it has {problem}")
     if config.size is not None and config.size > signature.size:
         raise EmotagError(f"--size {config.size} is larger than the scenes' {signature.size} pixels")
-    model: HeadModel = load_head_model(from_dict(TrackConfig, tracks[0].manifest["config"]))
+    model: HeadModel = head_model_of(tracks[0].manifest["config"])
     directions = resolve_directions(config.emotion_directions, signature.head_model, signature.head_model_sha256,
                                     reporter.warn)
     motion = MotionConfig(**{**config.motion, "audio_dim": signature.audio_dim, "audio_tokens": signature.audio_tokens,

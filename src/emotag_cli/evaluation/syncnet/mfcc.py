@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.fft
 
+from ...contract import AUDIO_RATE
+
 # python_speech_features.mfcc defaults (winlen 0.025 s, winstep 0.01 s at 16 kHz).
-AUDIO_RATE = 16000
 N_MFCC = 13
 N_FILTERS = 26
 NFFT = 512

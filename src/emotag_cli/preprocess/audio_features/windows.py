@@ -3,15 +3,16 @@
 Every encoder yields tokens at 50 Hz (320 samples at 16 kHz), two per video frame. Frame ``t``
 sees the ``WINDOW`` tokens ``[2t - WINDOW/2, 2t + WINDOW/2)``, so its centre token ``2t`` sits at
 index ``WINDOW/2`` of the window; indices outside the sequence repeat its first or last token
-(edge-replicate padding), as in EmoTaG's ``aud_w2v.npy`` (METHOD.md §1.1).
+(edge-replicate padding), as in EmoTaG's ``aud_w2v.npy`` (docs/scene-format.md).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-SAMPLE_RATE = 16_000
-FPS = 25
+from ...contract import AUDIO_RATE, FPS
+
+SAMPLE_RATE = AUDIO_RATE
 SAMPLES_PER_FRAME = SAMPLE_RATE // FPS  # 640
 TOKENS_PER_FRAME = 2
 SAMPLES_PER_TOKEN = SAMPLES_PER_FRAME // TOKENS_PER_FRAME  # 320

@@ -1,6 +1,6 @@
 """Upper-face action units measured on MediaPipe's 478 landmarks (the default, weight-free source).
 
-Each AU is one distance on the pose-free face (see ``align.py``), compared with the clip's own
+Each AU is one distance on the pose-free face (see ``head/canonical_face.py``), compared with the clip's own
 neutral level and put on OpenFace's 0..5 intensity scale:
 
     raw_a(t)       one measurement per frame, averaged over the two sides of the face
@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...contract import AU_NAMES
 from ...errors import EmotagError
-from .align import align_to_canonical
+from ...head.canonical_face import align_to_canonical
 from .gaps import fill_gaps
 
-AU_NAMES = ("AU01", "AU04", "AU05", "AU06", "AU07", "AU45")
 SOURCE_ID = "landmark-geometric-v1"
 MAX_INTENSITY = 5.0
 

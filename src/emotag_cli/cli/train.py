@@ -1,8 +1,8 @@
-"""The ``pretrain`` and ``adapt`` commands: argument plumbing only (the CLI registers them).
+"""The ``pretrain`` and ``adapt`` commands: argument plumbing only (cli/entry.py registers them).
 
-They also run on their own, which is how ``torchrun`` starts them::
+``torchrun`` starts them through the package's ``__main__``, as the ``emotag`` command itself::
 
-    torchrun --nproc_per_node 2 -m emotag_cli.cli_train pretrain scenes/* -o prior --preset cpu
+    torchrun --nproc_per_node 2 -m emotag_cli.cli pretrain scenes/* -o prior --preset cpu
 """
 
 from __future__ import annotations
@@ -43,9 +43,9 @@ def pretrain_command(
 
     Example: `emotag pretrain scenes/hdtf_* -o prior --preset cpu`
     """
-    from .config import PretrainConfig
-    from .progress import Reporter
-    from .train.pretrain import pretrain
+    from ..config import PretrainConfig
+    from ..progress import Reporter
+    from ..train.pretrain import pretrain
 
     config = PretrainConfig.preset_named(preset, seed=seed, emotion_directions=emotion_directions, **_given(
         iterations=iterations, warmup=warmup, size=size, n_gaussians=gaussians, checkpoint_every=checkpoint_every))
@@ -81,10 +81,10 @@ def adapt_command(
 
     Example: `emotag adapt scenes/alice --prior prior --seconds 5 -o avatars/alice --preset cpu`
     """
-    from .config import AdaptConfig
-    from .progress import Reporter, stderr
-    from .train.adapt import adapt
-    from .train.preset_choice import cpu_notice, default_preset, uses_cuda
+    from ..config import AdaptConfig
+    from ..progress import Reporter, stderr
+    from ..train.adapt import adapt
+    from ..train.preset_choice import cpu_notice, default_preset, uses_cuda
 
     config = AdaptConfig.preset_named(preset or default_preset(device), tune=tune, seed=seed, **_given(
         iterations=iterations, warmup=warmup, size=size, n_gaussians=gaussians, checkpoint_every=checkpoint_every))
@@ -93,15 +93,3 @@ def adapt_command(
     path = adapt(scene, prior, seconds, out, config, overwrite=overwrite, reporter=Reporter(), resume=resume,
                  device=device)
     typer.echo(str(path))
-
-
-def main() -> None:
-    """Entry point for ``python -m emotag_cli.cli_train`` (and torchrun): the ``emotag`` command
-    itself, with its one-line errors, so ``pretrain ...`` and ``adapt ...`` behave as there."""
-    from .cli import main as emotag_main
-
-    emotag_main()
-
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,7 @@
-"""Audio window encoder: the tokens around one video frame → one 256-d audio feature a_t.
+"""Audio window Transformer (the GRMN's; not an audio encoder of preprocess): the tokens around one video
+frame → one 256-d audio feature a_t.
 
-Official code (METHOD.md §2.2): Linear(D→256) → sinusoidal positional encoding (dropout 0.1) →
+Official code (docs/reference/motion-network.md): Linear(D→256) → sinusoidal positional encoding (dropout 0.1) →
 4-layer ``nn.TransformerEncoder`` (d_model 256, 8 heads, FFN 1024, post-norm, ReLU) → mean over
 the tokens. The paper mentions a 1D temporal convolution before the Transformer; the code has a
 Linear projection instead, and so do we (the Transformer's attention already mixes neighbouring
@@ -26,7 +27,7 @@ def sinusoidal_encoding(length: int, dim: int) -> Tensor:
     return pe
 
 
-class AudioEncoder(nn.Module):
+class AudioTransformer(nn.Module):
     """[..., T, D] audio tokens → [..., d_model] feature (mean over the T tokens)."""
 
     def __init__(self, audio_dim: int, tokens: int = 16, d_model: int = 256, n_layers: int = 4,

@@ -85,6 +85,6 @@ def rasterize_torch(
         "width": width,
         "height": height,
         "n_cameras": C,
-        "backend": "torch",
+        "rasterizer": "torch",
     }
     return Rendered(rgb, alphas, depths, out[..., D + 1:] if normals else None, meta)

@@ -17,12 +17,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..config import TrackConfig, from_dict
 from ..head.lbs import HeadPose, flame_forward
 from ..head.model import HeadModel
+from ..head.registry import head_model_of
 from ..raster.mesh import render_depth_normals
 from ..scene import MASK_HEAD, Scene
-from ..track.pipeline import load_head_model
 from ..track.result import Track, open_track
 
 
@@ -49,7 +48,7 @@ class TrackedClip:
         self.scene = Scene.open(scene_path)
         self.track: Track = open_track(self.scene.path)
         if model is None:
-            model = load_head_model(from_dict(TrackConfig, self.track.manifest["config"]))
+            model = head_model_of(self.track.manifest["config"])
         self.model = model
         self.size = size or self.scene.size
         s = self.size / self.scene.size
@@ -139,7 +138,7 @@ class TrackedClip:
 
     def mesh_geometry(self, i: int) -> tuple[Tensor, Tensor]:
         """Depth [1, S, S] (camera z, 0 off the mesh) and normals [3, S, S] of the tracked mesh,
-        the targets of the geometric loss (METHOD.md §2.6, with the mesh standing in for Sapiens)."""
+        the targets of the geometric loss (docs/reference/motion-network.md, with the mesh standing in for Sapiens)."""
         def build() -> tuple[Tensor, Tensor]:
             verts = self.frame(i).verts.double().numpy()
             w2c = self.w2c(i).double().numpy()

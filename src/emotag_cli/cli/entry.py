@@ -8,8 +8,13 @@ from typing import Annotated
 
 import typer
 
-from . import __version__
-from .errors import EmotagError
+from .. import __version__
+from ..errors import EmotagError
+from ..preprocess.audio_features.registry import appendable_encoder_names, base_encoder_names
+
+AUDIO_ENCODER_HELP = (" | ".join(base_encoder_names() + appendable_encoder_names())
+                      + "; append +" + " or +".join(appendable_encoder_names())
+                      + " to add its channels (e.g. whisper-tiny+phones).")
 
 app = typer.Typer(
     name="emotag",
@@ -45,7 +50,7 @@ def doctor() -> None:
 
     Example: `emotag doctor`
     """
-    from .doctor import collect, render
+    from ..doctor import collect, render
 
     statuses = collect()
     render(statuses)
@@ -59,9 +64,7 @@ def preprocess(
     size: Annotated[int, typer.Option(help="Side of the square output frames, pixels.")] = 512,
     crop: Annotated[str, typer.Option(help="fixed: one crop for the clip; smooth: a slowly moving crop.")] = "fixed",
     crop_scale: Annotated[float, typer.Option(help="Crop side / face-box side.")] = 2.2,
-    audio_encoder: Annotated[str, typer.Option(
-        help="mel | whisper-tiny | wav2vec2 | hubert | phones; append +phones to add pocketsphinx visemes "
-             "(e.g. whisper-tiny+phones).")] = "mel",
+    audio_encoder: Annotated[str, typer.Option(help=AUDIO_ENCODER_HELP)] = "mel",
     audio_encoder_path: Annotated[Path | None, typer.Option(
         help="Local Hugging Face folder (or cache) of the wav2vec2 / hubert model.")] = None,
     au_source: Annotated[str, typer.Option(help="landmarks | openface | pyfeat.")] = "landmarks",
@@ -89,10 +92,10 @@ def preprocess(
     Example: `emotag preprocess talk.mp4 -o scenes/alice --size 512`;
     corpus: `emotag preprocess videos/ -o scenes --shard 3/8`
     """
-    from .config import PreprocessConfig
-    from .preprocess.pipeline import paired_audio
-    from .preprocess.pipeline import preprocess as run
-    from .progress import Reporter
+    from ..config import PreprocessConfig
+    from ..preprocess.pipeline import paired_audio
+    from ..preprocess.pipeline import preprocess as run
+    from ..progress import Reporter
 
     config = PreprocessConfig(
         size=size, crop=crop, crop_scale=crop_scale, audio_encoder=audio_encoder,
@@ -107,7 +110,7 @@ def preprocess(
     if audio is not None:
         raise EmotagError("--audio takes one video; in corpus mode put each sound file beside its video, "
                           "with the video's name (talk.wav for talk.mp4)")
-    from .corpus import Shard, preprocess_corpus
+    from ..corpus import Shard, preprocess_corpus
 
     preprocess_corpus(videos, out, Shard.parse(shard), lambda v, o: run(
         v, o, config, overwrite=overwrite, reporter=Reporter(), audio=paired_audio(v)), overwrite)
@@ -148,10 +151,10 @@ def track(
 
     Example: `emotag track scenes/alice`; corpus: `emotag track scenes/* --shard 3/8`
     """
-    from .config import TrackConfig
-    from .progress import Reporter
-    from .track.pipeline import track as run
-    from .track.vhap_import import import_vhap
+    from ..config import TrackConfig
+    from ..progress import Reporter
+    from ..track.pipeline import track as run
+    from ..track.vhap_import import import_vhap
 
     config = TrackConfig(
         head_model=head_model, flame_model=str(flame_model) if flame_model else None,
@@ -169,7 +172,7 @@ def track(
         return
     if from_vhap is not None:
         raise EmotagError("--from-vhap imports one scene's track: give exactly one SCENE")
-    from .corpus import Shard, track_corpus
+    from ..corpus import Shard, track_corpus
 
     track_corpus(scenes, Shard.parse(shard), lambda s: run(s, config, overwrite=overwrite, reporter=Reporter()),
                  overwrite)
@@ -200,9 +203,9 @@ def render(
 
     Example: `emotag render avatars/alice --audio speech.wav --emotion happy --intensity 0.8 -o out.mp4`
     """
-    from .progress import Reporter, stderr
-    from .synthesis.render import RenderConfig
-    from .synthesis.render import render as run
+    from ..config import RenderConfig
+    from ..progress import Reporter, stderr
+    from ..synthesis.render import render as run
 
     config = RenderConfig(emotion=emotion, intensity=intensity, drive=drive, background=background, size=size,
                           audio_encoder_path=str(audio_encoder_path) if audio_encoder_path else None)
@@ -215,8 +218,8 @@ def render(
 
 def _register_commands() -> None:
     """Stages whose command functions live beside their packages."""
-    from .cli_eval import eval_command
-    from .cli_train import adapt_command, pretrain_command
+    from .evaluate import eval_command
+    from .train import adapt_command, pretrain_command
 
     app.command("pretrain")(pretrain_command)
     app.command("adapt")(adapt_command)
@@ -228,7 +231,7 @@ _register_commands()
 
 def main() -> None:
     """Console entry point: user errors become one line on stderr and a non-zero exit code."""
-    from . import interrupt
+    from .. import interrupt
 
     interrupt.install()
     try:

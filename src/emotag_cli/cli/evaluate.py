@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .errors import EmotagError
+from ..errors import EmotagError
 
 
 def eval_command(
@@ -33,9 +33,9 @@ def eval_command(
 
     Example: `emotag eval out.mp4 --reference scenes/alice_test --emotion happy`
     """
-    from .evaluation.report import render_table, to_json
-    from .evaluation.run import evaluate
-    from .progress import Reporter
+    from ..evaluation.report import render_table, to_json
+    from ..evaluation.run import evaluate
+    from ..progress import Reporter
 
     if (openface_csv is None) != (reference_openface_csv is None):
         raise EmotagError("give both --openface-csv (of VIDEO) and --reference-openface-csv, or neither")

@@ -56,6 +56,6 @@ def rasterize_gsplat(
         near_plane=near_plane, far_plane=far_plane, radius_clip=radius_clip, eps2d=eps2d,
         sh_degree=sh_degree, packed=False, tile_size=tile_size, backgrounds=backgrounds,
         render_mode="RGB+ED")
-    meta["backend"] = "gsplat"
+    meta["rasterizer"] = "gsplat"
     return Rendered(render[..., :D], alphas, render[..., -1:],
                     render[..., D:D + 3] if normals else None, meta)

@@ -29,14 +29,14 @@ MOVING_BASIS_POINTS = frozenset({117, 119, 121, 136, 147, 205, 346, 348, 350, 36
 _TO_CANONICAL_AXES = np.array([1.0, -1.0, -1.0])
 
 
-def _asset_text(name: str) -> str:
+def asset_text(name: str) -> str:
     return (resources.files("emotag_cli") / "assets" / name).read_text(encoding="utf-8")
 
 
 @functools.lru_cache(maxsize=1)
 def canonical_vertices() -> np.ndarray:
     """MediaPipe's canonical face mesh: float64 ``[468, 3]``, same order as the FaceMesh landmarks."""
-    rows = [line.split()[1:4] for line in _asset_text(MESH_FILE).splitlines() if line.startswith("v ")]
+    rows = [line.split()[1:4] for line in asset_text(MESH_FILE).splitlines() if line.startswith("v ")]
     vertices = np.asarray(rows, dtype=np.float64)
     if vertices.shape != (468, 3):
         raise RuntimeError(f"{MESH_FILE}: expected 468 vertices, found {len(vertices)}")
@@ -47,7 +47,7 @@ def canonical_vertices() -> np.ndarray:
 @functools.lru_cache(maxsize=1)
 def procrustes_weights() -> dict[int, float]:
     """MediaPipe's Procrustes basis: landmark id -> weight (33 entries)."""
-    pairs = re.findall(r"landmark_id:\s*(\d+)\s+weight:\s*([0-9.eE+-]+)", _asset_text(WEIGHTS_FILE))
+    pairs = re.findall(r"landmark_id:\s*(\d+)\s+weight:\s*([0-9.eE+-]+)", asset_text(WEIGHTS_FILE))
     return {int(i): float(w) for i, w in pairs}
 
 

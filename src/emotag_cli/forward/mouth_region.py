@@ -1,6 +1,6 @@
 """The mouth region: which Gaussians get the intra-oral refinement, and the frame it works in.
 
-Selection (METHOD.md §2.4, adapted to any head model with a MediaPipe-indexed landmark embedding):
+Selection (docs/reference/motion-network.md, adapted to any head model with a MediaPipe-indexed landmark embedding):
 
 1. the model's lip landmarks — those whose MediaPipe index is one of the 40 points of MediaPipe's
    ``FACEMESH_LIPS`` connections (outer and inner lip contours; ``LIP_LANDMARKS``);
@@ -30,19 +30,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..head.landmark_scheme import mediapipe_indices
 from ..head.model import HeadModel
 
 # The vertex set of MediaPipe FaceMesh's FACEMESH_LIPS connections (mediapipe.solutions.face_mesh);
 # a test checks it against the installed package.
 LIP_LANDMARKS = (0, 13, 14, 17, 37, 39, 40, 61, 78, 80, 81, 82, 84, 87, 88, 91, 95, 146, 178, 181, 185, 191,
                  267, 269, 270, 291, 308, 310, 311, 312, 314, 317, 318, 321, 324, 375, 402, 405, 409, 415)
-
-
-def mediapipe_indices(model: HeadModel) -> np.ndarray:
-    """[L] the MediaPipe landmark index of each of the model's landmarks."""
-    from ..track.landmark_model import mediapipe_indices as indices
-
-    return indices(model)
 
 
 def lip_landmarks(model: HeadModel) -> tuple[np.ndarray, np.ndarray]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -137,6 +138,7 @@ def test_a_vhap_avatar_renders_on_the_mesh_it_was_trained_on(scenes, prior, tmp_
 
     import cv2
 
+    from emotag_cli.artifact import write_manifest
     from emotag_cli.avatar import Avatar
     from emotag_cli.head.lbs import HeadPose, flame_forward
     from emotag_cli.head.registry import head_model_of
@@ -154,6 +156,7 @@ def test_a_vhap_avatar_renders_on_the_mesh_it_was_trained_on(scenes, prior, tmp_
     offset = np.zeros((n_vertices, 3), np.float32)
     offset[:, 0] = 0.05
     save_params(scene / "track" / "params.npz", {**params, "static_offset": offset})
+    write_manifest(scene / "track", json.loads((scene / "track" / "manifest.json").read_text()))  # as an import would
     avatar_path = adapt(scene, prior, 1.0, tmp_path / "avatar", tiny_adapt(), reporter=quiet())
     avatar = Avatar.open(avatar_path)
     assert np.array_equal(avatar.static_offset().numpy(), offset)

@@ -171,6 +171,35 @@ def track(
 
 
 @app.command()
+def features(
+    scenes: Annotated[list[Path], typer.Argument(help="Scene folders made by `emotag preprocess`.")],
+    audio_encoder: Annotated[str, typer.Option(help="mel | whisper-tiny | wav2vec2 | hubert.")],
+    audio_encoder_path: Annotated[Path | None, typer.Option(
+        help="Local Hugging Face folder (or cache) of the wav2vec2 / hubert model.")] = None,
+) -> None:
+    """Re-extract the audio features of scenes with another encoder, without redoing the video
+    work: reads SCENE/audio.wav, replaces SCENE/audio_features.npy and the manifest's audio entry
+    (atomically). Tracks stay valid. Scenes without audio are skipped with a line.
+
+    Example: `emotag features scenes/* --audio-encoder whisper-tiny`
+    """
+    from .preprocess.refeature import refresh_audio_features
+    from .progress import stderr
+    from .scene import Scene
+
+    done = 0
+    for scene in scenes:
+        if not Scene.open(scene, check_files=False).has_audio:
+            stderr.print(f"skipped {scene}: no audio", highlight=False)
+            continue
+        refresh_audio_features(scene, audio_encoder, audio_encoder_path)
+        typer.echo(str(scene))
+        done += 1
+    if not done:
+        raise EmotagError("none of the scenes has audio: nothing to extract")
+
+
+@app.command()
 def render(
     avatar: Annotated[Path, typer.Argument(help="Avatar folder made by `emotag adapt`.")],
     audio: Annotated[Path, typer.Option("--audio", "-a", help="Speech file (wav, mp3, flac, m4a, …; any rate).")],

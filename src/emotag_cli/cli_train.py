@@ -21,9 +21,15 @@ def _given(**values: Any) -> dict[str, Any]:
 def pretrain_command(
     scenes: Annotated[list[Path], typer.Argument(help="Tracked scene folders, one identity each.")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Prior folder to write.")],
-    preset: Annotated[str, typer.Option(help="paper: the paper's schedule (GPU); cpu: a small run for "
-                                             "CPUs.")] = "paper",
-    iterations: Annotated[int | None, typer.Option(help="Optimiser steps (default: the preset's).")] = None,
+    stage: Annotated[str, typer.Option(help="motion: the motion network alone on parameter losses, no "
+                                            "rendering (minutes on a CPU); render: with per-identity Gaussians "
+                                            "and renders; full: motion, then render.")] = "motion",
+    preset: Annotated[str, typer.Option(help="Render stage: paper: the paper's schedule (GPU); cpu: a small run "
+                                             "for CPUs.")] = "paper",
+    iterations: Annotated[int | None, typer.Option(help="Render-stage steps (default: the preset's).")] = None,
+    motion_iterations: Annotated[int | None, typer.Option(help="Motion-stage steps (default 3000).")] = None,
+    batch: Annotated[int | None, typer.Option(help="Motion stage: stretches per step (default 8).")] = None,
+    stretch: Annotated[int | None, typer.Option(help="Motion stage: frames per stretch (default 24).")] = None,
     warmup: Annotated[int | None, typer.Option(help="Static-appearance steps per identity.")] = None,
     size: Annotated[int | None, typer.Option(help="Training resolution, pixels (default: the preset's or the "
                                                    "scenes').")] = None,
@@ -34,19 +40,24 @@ def pretrain_command(
     resume: Annotated[bool, typer.Option(help="Continue the interrupted run in OUT.ckpt/.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing prior folder.")] = False,
 ) -> None:
-    """Pretrain the motion prior: one shared Gated Residual Motion Network over many tracked scenes,
-    with per-identity Gaussians. Checkpoints go to OUT.ckpt/ (every --checkpoint-every steps and on
-    Ctrl-C); --resume continues from there. Multi-GPU / multi-node: start it with torchrun.
+    """Pretrain the motion prior: one shared Gated Residual Motion Network over many tracked scenes.
+    The motion stage (default) trains it on the tracked expression, jaw and mouth opening and the
+    teacher's emotions, without rendering; scenes without audio are skipped. The render stage adds
+    per-identity Gaussians and renders; its checkpoints go to OUT.ckpt/ (every --checkpoint-every
+    steps and on Ctrl-C) and --resume continues from there. Multi-GPU / multi-node: start it with
+    torchrun.
 
-    Example: `emotag pretrain scenes/hdtf_* -o prior --preset cpu`
+    Example: `emotag pretrain scenes/* -o prior`; `emotag pretrain scenes/* -o prior --stage full --preset cpu`
     """
-    from .config import PretrainConfig
+    from .config import MotionPretrainConfig, PretrainConfig
     from .progress import Reporter
-    from .train.pretrain import pretrain
+    from .train.stages import run_pretrain
 
     config = PretrainConfig.preset_named(preset, seed=seed, **_given(
         iterations=iterations, warmup=warmup, size=size, n_gaussians=gaussians, checkpoint_every=checkpoint_every))
-    path = pretrain(scenes, out, config, overwrite=overwrite, reporter=Reporter(), resume=resume, device=device)
+    motion = MotionPretrainConfig(seed=seed, **_given(iterations=motion_iterations, batch=batch, stretch=stretch))
+    path = run_pretrain(stage, scenes, out, motion, config, overwrite=overwrite, reporter=Reporter(), resume=resume,
+                        device=device)
     if int(os.environ.get("RANK", "0")) == 0:
         typer.echo(str(path))
 

@@ -64,8 +64,9 @@ def pretrain_command(
 
 def adapt_command(
     scene: Annotated[Path, typer.Argument(help="Tracked scene of the new identity.")],
-    prior: Annotated[Path, typer.Option("--prior", help="Motion prior made by `emotag pretrain`.")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Avatar folder to write.")],
+    prior: Annotated[Path | None, typer.Option("--prior", help="Motion prior made by `emotag pretrain` "
+                                                              "(default: the one emotag ships).")] = None,
     seconds: Annotated[float, typer.Option(help="Seconds from the start of the scene to train on; the rest is "
                                                 "kept for evaluation.")] = 5.0,
     preset: Annotated[str, typer.Option(help="paper: 20K steps, 60K Gaussians (GPU); cpu: a small run.")] = "paper",
@@ -86,16 +87,18 @@ def adapt_command(
     everything `emotag render` needs (Gaussians, motion network, identity, camera, driving poses and
     AUs, background plate, the config).
 
-    Example: `emotag adapt scenes/alice --prior prior --seconds 5 -o avatars/alice --preset cpu`
+    Example: `emotag adapt scenes/alice --seconds 5 -o avatars/alice --preset cpu` (the shipped prior), or
+    `--prior PRIOR` for one of your own.
     """
     from .config import AdaptConfig
     from .progress import Reporter
+    from .shipped_prior import default_prior
     from .train.adapt import adapt
 
     config = AdaptConfig.preset_named(preset, tune=tune, seed=seed, **_given(
         iterations=iterations, warmup=warmup, size=size, n_gaussians=gaussians, checkpoint_every=checkpoint_every))
-    path = adapt(scene, prior, seconds, out, config, overwrite=overwrite, reporter=Reporter(), resume=resume,
-                 device=device)
+    path = adapt(scene, default_prior(prior), seconds, out, config, overwrite=overwrite, reporter=Reporter(),
+                 resume=resume, device=device)
     typer.echo(str(path))
 
 

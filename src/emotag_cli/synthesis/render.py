@@ -19,7 +19,7 @@ from ..gaussians.render import composite
 from ..head.lbs import HeadPose
 from ..media.audio import decode_audio
 from ..media.encode import VideoWriter
-from ..preprocess.audio_features import extract_audio_features, fit_audio
+from ..preprocess.audio_features import extract_audio_features, fit_audio, option_name
 from ..progress import Reporter, quiet
 from ..scene import AUDIO_RATE
 from ..train.motion_step import head_vertices, mouth_positions, render_driven
@@ -46,9 +46,7 @@ class RenderConfig:
 def encoder_of(avatar: Avatar) -> tuple[str, int]:
     """The preprocess encoder name and feature width the avatar's motion network expects."""
     audio = avatar.manifest["audio"]
-    ident = str(audio["encoder"])
-    name = "mel" if ident.startswith("mel") else ident.split(":")[0]
-    return name, int(audio["dim"])
+    return option_name(str(audio["encoder"])), int(audio["dim"])
 
 
 def render(avatar_path: Path, audio_path: Path, out: Path, config: RenderConfig | None = None,

@@ -12,6 +12,7 @@ from .extract import (
     encode_tokens,
     extract_audio_features,
     fit_audio,
+    option_name,
     status,
 )
 from .windows import TOKEN_RATE_HZ, WINDOW, fit_tokens, frame_windows, window_indices
@@ -27,6 +28,7 @@ __all__ = [
     "fit_audio",
     "fit_tokens",
     "frame_windows",
+    "option_name",
     "status",
     "window_indices",
 ]

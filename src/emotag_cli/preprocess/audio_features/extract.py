@@ -31,6 +31,12 @@ def fit_audio(wav: np.ndarray, n_frames: int) -> np.ndarray:
     return np.pad(wav, (0, n_samples - len(wav)))
 
 
+def option_name(encoder_id: str) -> str:
+    """The ``--audio-encoder`` value that makes features with this manifest id ("mel-80" → "mel",
+    "wav2vec2:wav2vec2-base-960h" → "wav2vec2")."""
+    return "mel" if encoder_id.startswith("mel") else encoder_id.split(":")[0]
+
+
 def check_encoder(encoder: str, path: str | Path | None = None) -> None:
     """Raise the error ``extract_audio_features`` would raise for a bad or missing encoder, cheaply.
 

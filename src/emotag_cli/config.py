@@ -342,7 +342,9 @@ class AdaptConfig:
         opacity reset period (the official code resets every warm-up; 0: never).
     w_depth / w_normal: L_Geo against the tracked mesh's depth and normals. w_flame: 0.1 here.
     motion_stretch / motion_batch: as in PretrainConfig (stretches within the training frames).
-        Other fields as there.
+    w_silence / silence_stretch: the silence guard (train/silence_guard.py): each step, silent
+        audio with the AUs of ``silence_stretch`` training frames must keep the neutral mouth
+        opening; 0 turns it off. Other fields as there.
     """
 
     preset: str = "paper"
@@ -374,6 +376,8 @@ class AdaptConfig:
     w_scale: float = 1.0
     motion_stretch: int = 0
     motion_batch: int = 1
+    w_silence: float = 1.0
+    silence_stretch: int = 16
     checkpoint_every: int = 1000
     seed: int = 0
 

@@ -46,6 +46,7 @@ from .errors import EmotagError
 from .gaussians.binding import triangle_frames
 from .gaussians.params import GaussianParams
 from .gaussians.ply import write_ply
+from .head.emotion_directions import check_artifact_directions
 from .head.model import HeadModel
 from .motion.config import MotionConfig
 from .motion.grmn import GRMN
@@ -73,6 +74,7 @@ class Avatar:
                                  "emotag adapt")
         avatar = cls(path, manifest)
         avatar.validate()
+        check_artifact_directions(avatar.motion_config().emotion_directions, manifest["head_model"], f"avatar {path}")
         return avatar
 
     def validate(self) -> None:

@@ -39,6 +39,9 @@ def pretrain_command(
     device: Annotated[str | None, typer.Option(help="cpu | cuda (default: cuda when available).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the interrupted run in OUT.ckpt/.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing prior folder.")] = False,
+    emotion_directions: Annotated[str, typer.Option(help="builtin: the shipped emotion directions (when they belong "
+                                                         "to the tracks' head model); none; or a directions file "
+                                                         "(scripts/build_emotion_directions.py).")] = "builtin",
 ) -> None:
     """Pretrain the motion prior: one shared Gated Residual Motion Network over many tracked scenes.
     The motion stage (default) trains it on the tracked expression, jaw and mouth opening and the
@@ -53,9 +56,10 @@ def pretrain_command(
     from .progress import Reporter
     from .train.stages import run_pretrain
 
-    config = PretrainConfig.preset_named(preset, seed=seed, **_given(
+    config = PretrainConfig.preset_named(preset, seed=seed, emotion_directions=emotion_directions, **_given(
         iterations=iterations, warmup=warmup, size=size, n_gaussians=gaussians, checkpoint_every=checkpoint_every))
-    motion = MotionPretrainConfig(seed=seed, **_given(iterations=motion_iterations, batch=batch, stretch=stretch))
+    motion = MotionPretrainConfig(seed=seed, emotion_directions=emotion_directions,
+                                  **_given(iterations=motion_iterations, batch=batch, stretch=stretch))
     path = run_pretrain(stage, scenes, out, motion, config, overwrite=overwrite, reporter=Reporter(), resume=resume,
                         device=device)
     if int(os.environ.get("RANK", "0")) == 0:

@@ -220,6 +220,8 @@ class PretrainConfig:
         of one.
     checkpoint_every: steps between checkpoints. save_gaussians: keep each identity's Gaussians in
         the prior (for inspection). seed: everything random derives from it.
+    emotion_directions: what the emotion residual is anchored on: "builtin" (the shipped directions,
+        when they belong to the tracks' head model), "none", or a directions file.
     """
 
     preset: str = "paper"
@@ -253,6 +255,7 @@ class PretrainConfig:
     checkpoint_every: int = 1000
     save_gaussians: bool = True
     seed: int = 0
+    emotion_directions: str = "builtin"
 
     @classmethod
     def preset_named(cls, name: str, **overrides: Any) -> PretrainConfig:
@@ -300,7 +303,7 @@ class MotionPretrainConfig:
         stretch's AUs and identity, whose mouth must stay at the neutral opening.
     lr / weight_decay / betas / lr_decay: AdamW, decayed to lr_decay × lr over the run.
     ema_decay: EMA of the network (the weights the prior hands on). motion: MotionConfig overrides
-        (default ``SMALL_MOTION``).
+        (default ``SMALL_MOTION``). emotion_directions: as in PretrainConfig.
     """
 
     iterations: int = 3000
@@ -320,6 +323,7 @@ class MotionPretrainConfig:
     w_score: float = 0.1
     w_silence: float = 1.0
     motion: dict[str, Any] = field(default_factory=lambda: dict(SMALL_MOTION))
+    emotion_directions: str = "builtin"
     seed: int = 0
 
     def validate(self) -> None:

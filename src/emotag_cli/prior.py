@@ -30,6 +30,7 @@ import torch
 
 from .artifact import file_sha256, new_manifest, read_complete, write_manifest
 from .errors import EmotagError
+from .head.emotion_directions import check_artifact_directions
 from .motion.config import MotionConfig
 from .motion.grmn import GRMN
 from .preprocess.audio_features.extract import option_name
@@ -116,7 +117,8 @@ class Prior:
         manifest = read_complete(path, PRIOR_KIND, PRIOR_VERSION, FILES, ("motion", "head_model", "audio", "identity"),
                                  "emotag pretrain")
         prior = cls(path, manifest)
-        prior.motion_config()                                   # refuses settings it does not know
+        motion = prior.motion_config()                          # refuses settings it does not know
+        check_artifact_directions(motion.emotion_directions, manifest["head_model"], f"prior {path}")
         return prior
 
     def motion_config(self) -> MotionConfig:

@@ -42,7 +42,9 @@ def load_open_model(path: str | Path | None = None) -> HeadModel:
         missing = [k for k in (*ARRAYS, "provenance") if k not in z.files]
         if missing:
             raise EmotagError(f"{path}: not an open head model (missing {', '.join(missing)})")
-        arrays = {k: torch.from_numpy(z[k].copy()) for k in ARRAYS}
+        # float16 bases in the asset are widened here: every consumer works in float32.
+        arrays = {k: torch.from_numpy(z[k].astype(np.float32) if z[k].dtype == np.float16 else z[k].copy())
+                  for k in ARRAYS}
         provenance = json.loads(str(z["provenance"]))
         part = z["vertex_part"].copy() if "vertex_part" in z.files else None
     n_v = arrays["v_template"].shape[0]

@@ -40,6 +40,10 @@ class MotionConfig:
         gate_hidden: hidden width of the gate MLP.
         p_teacher: probability, per training sample, of feeding the teacher's emotion distribution
             and score to the decoder instead of the predicted ones (teacher forcing, see control.py).
+        emotion_directions: the record of the emotion directions the residual is anchored on
+            (head/emotion_directions.py ``EmotionDirections.record()``: head model id and SHA-256,
+            version, emotions, unit directions, natural magnitudes), or None for the un-anchored
+            residual (motion/emotion_residual.py; "paper" variant only).
     Mouth (intra-oral refinement, METHOD.md §2.4 / §8.8)
         mouth: build the mouth network at all.
         mouth_levels / mouth_level_dim / mouth_base_res / mouth_log2_table: each 2D hash grid.
@@ -69,6 +73,7 @@ class MotionConfig:
     residual: str = "paper"
     gate_hidden: int = 128
     p_teacher: float = 0.5
+    emotion_directions: dict[str, Any] | None = None
     mouth: bool = True
     mouth_levels: int = 12
     mouth_level_dim: int = 1
@@ -100,6 +105,13 @@ class MotionConfig:
             raise EmotagError(f"motion config: these must be positive: {bad}")
         if not 0.0 <= self.p_teacher <= 1.0:
             raise EmotagError(f"p_teacher must be in [0, 1], got {self.p_teacher}")
+        if self.emotion_directions is not None:
+            if self.residual != "paper":
+                raise EmotagError("emotion directions need the 'paper' residual variant (its decoder reads π)")
+            widths = {len(row) for row in self.emotion_directions.get("directions", [])}
+            if widths != {self.motion_dim}:
+                raise EmotagError(f"emotion directions of width {sorted(widths)} do not fit a motion of "
+                                  f"{self.motion_dim} ({self.n_expr} expression + {self.n_jaw} jaw)")
         if self.mouth_bound <= 0:
             raise EmotagError(f"mouth_bound must be positive, got {self.mouth_bound}")
 

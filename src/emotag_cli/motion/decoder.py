@@ -12,6 +12,8 @@
     supervises; the decoder reads [r ‖ π] with π = softmax(z_e), through Linear(263→256) + ReLU +
     Linear(256→53) (weights N(0, 0.005)). Because δ_r depends on π, a given distribution can stand
     in for softmax(z_e) — the emotion control of control.py.
+    With ``MotionConfig.emotion_directions`` that decoder's output is the learned correction of a
+    residual anchored on real emotion directions, δ_r = Σ_k π_k·s_k·E_k + C (emotion_residual.py).
   * "code": the official release. z_e = Linear(h→7) is read off the shared feature, and δ_r =
     Linear(MLP(h)) ignores it, so the KL shapes h but nothing conditions the residual on emotion.
 """
@@ -26,6 +28,7 @@ from torch import Tensor, nn
 from ..errors import EmotagError
 from .config import MotionConfig
 from .control import substitute
+from .emotion_residual import EmotionAnchor
 
 
 def _init_normal(layer: nn.Linear, std: float) -> nn.Linear:
@@ -73,6 +76,7 @@ class ExpertMotionDecoder(nn.Module):
                                                   _init_normal(nn.Linear(d, m), 0.005))
         else:
             self.residual_decoder = _init_normal(nn.Linear(d, m), 0.005)
+        self.anchor = EmotionAnchor(c.emotion_directions, m) if c.emotion_directions is not None else None
 
     def forward(self, h: Tensor, emotion: Tensor | None = None, intensity: Tensor | None = None) -> DecoderOutput:
         """h [..., d_model]; emotion [..., n_emotions] and intensity [..., 1] broadcast against h's
@@ -83,6 +87,8 @@ class ExpertMotionDecoder(nn.Module):
             logits = self.emotion_head(r)
             used = substitute(emotion, torch.softmax(logits, -1))
             residual = self.residual_decoder(torch.cat([r, used], -1))
+            if self.anchor is not None:
+                residual = self.anchor(used, residual)
         else:
             if emotion is not None and not torch.isnan(emotion).all():
                 raise EmotagError("this motion prior was trained with the official code's residual branch "

@@ -24,7 +24,7 @@ from ..progress import Reporter, quiet
 from ..scene import AUDIO_RATE
 from ..train.motion_step import head_vertices, mouth_positions, render_driven
 from .drive import Backdrops, drive_source, ping_pong
-from .timeline import emotion_track
+from .timeline import emotion_track, require_directions
 
 MIN_SECONDS = 0.2
 
@@ -73,6 +73,9 @@ def render(avatar_path: Path, audio_path: Path, out: Path, config: RenderConfig 
         feats, _ = extract_audio_features(fit_audio(wav, n), n, encoder=encoder, path=path)
         if feats.shape[-1] != dim:
             raise EmotagError(f"{encoder} gave {feats.shape[-1]}-d features; the avatar expects {dim}-d")
+    directions = avatar.motion_config().emotion_directions
+    if directions is not None:
+        require_directions(config.emotion, directions["emotions"])
     emotion, intensity = emotion_track(config.emotion, config.intensity, n, fps)
     size = config.size or avatar.size
     if not 32 <= size <= 4096 or size % 2:

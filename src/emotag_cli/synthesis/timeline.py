@@ -76,3 +76,15 @@ def emotion_track(spec: str, intensity: float | None, n_frames: int, fps: float 
         scaled[:, NEUTRAL] = 1.0 - scaled.sum(1)
         weights = scaled
     return torch.from_numpy(weights).float(), gate
+
+
+def require_directions(spec: str, available: list[str] | tuple[str, ...]) -> None:
+    """Refuse a request for an emotion the avatar's emotion directions do not have (neutral and
+    auto need none), naming the ones they have."""
+    parsed = parse_emotion(spec)
+    if parsed == "auto":
+        return
+    missing = sorted({name for name, _, _ in parsed if name != "neutral" and name not in available})
+    if missing:
+        raise EmotagError(f"--emotion: the head model's emotion directions have no {', '.join(missing)}; "
+                          f"they have: {', '.join(available)} (and neutral)")

@@ -35,6 +35,7 @@ from torch import Tensor, nn
 from ..artifact import atomic_folder
 from ..config import MotionPretrainConfig, TrackConfig, from_dict, to_dict
 from ..errors import EmotagError
+from ..head.emotion_directions import resolve_directions
 from ..motion.config import MotionConfig
 from ..motion.ema import EMA
 from ..motion.grmn import GRMN
@@ -174,8 +175,11 @@ def _pretrain_motion(paths, names, out, config, overwrite, reporter, env, on_ste
     with reporter.step("load scenes"):
         clips, records, signature = load_motion_clips(paths, names, model, n_expr, config.stretch, reporter.warn)
     first = Path(records[0]["path"])
+    directions = resolve_directions(config.emotion_directions, signature.head_model, signature.head_model_sha256,
+                                    reporter.warn)
     motion = MotionConfig(**{**config.motion, "audio_dim": signature.audio_dim, "audio_tokens": signature.audio_tokens,
-                             "audio_encoder": signature.audio_encoder, "identity_dim": signature.identity_dim})
+                             "audio_encoder": signature.audio_encoder, "identity_dim": signature.identity_dim,
+                             "emotion_directions": None if directions is None else directions.record()})
     motion.validate()
     silence = silent_stretches(first, config.stretch, config.seed)
 

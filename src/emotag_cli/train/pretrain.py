@@ -33,6 +33,7 @@ import torch
 from ..artifact import atomic_folder
 from ..config import PretrainConfig, TrackConfig, from_dict, to_dict
 from ..errors import EmotagError
+from ..head.emotion_directions import resolve_directions
 from ..head.model import HeadModel
 from ..motion.config import MotionConfig
 from ..motion.ema import EMA
@@ -112,9 +113,12 @@ def _pretrain(paths: list[Path], out: Path, config: PretrainConfig, overwrite: b
             init.check_scene(scene, track)
         motion = init.motion_config()
     else:
+        directions = resolve_directions(config.emotion_directions, signature.head_model,
+                                        signature.head_model_sha256, reporter.warn)
         motion = MotionConfig(**{**config.motion, "audio_dim": signature.audio_dim,
                                  "audio_tokens": signature.audio_tokens, "audio_encoder": signature.audio_encoder,
-                                 "identity_dim": signature.identity_dim})
+                                 "identity_dim": signature.identity_dim,
+                                 "emotion_directions": None if directions is None else directions.record()})
     motion.validate()
     records = [scene_record(n, s, t) for n, s, t in zip(names, scenes, tracks)]
     ckpt = Checkpoints(checkpoint_dir(out), env)

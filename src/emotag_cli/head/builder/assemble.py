@@ -2,8 +2,10 @@
 
 Steps (all in metres, MediaPipe's canonical frame = FLAME's: x to the subject's left, y up, z forward):
 
-1. Each scene's landmarks are aligned to the canonical face (``tracks``). A subject's neutral is
-   the median over its most closed-mouth frames.
+1. Each scene's landmarks are aligned to the canonical face (``tracks``). A speaker's neutral is
+   the median over the most closed-mouth frames of the speaker's neutral-labelled clips (or of
+   all its clips when none is labelled): every clip's motion is measured from its speaker's
+   neutral, so an emotional clip's sustained smile or frown is part of what the basis learns.
 2. Template: the mean of the subjects' neutrals and MediaPipe's canonical face, each also mirrored
    left-right, so the template is symmetric. Around it: scalp, ears, eyeballs, neck
    (``rest_of_head``); the jaw's skinning weights (``jaw``).
@@ -55,9 +57,9 @@ from .topology import (
     face_triangles,
     iris_triangles,
 )
-from .tracks import CANONICAL_TO_METRES, Track, closed_mouth_neutral, file_sha256, load_track, mirror
+from .tracks import CANONICAL_TO_METRES, Track, file_sha256, load_track, mirror, speaker_neutrals
 
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2  # 2: neutral per speaker (labels), not per clip
 PARTS = ("face", "iris", "scalp", "ear", "eyeball", "neck")
 
 
@@ -97,8 +99,11 @@ def _regressor_row(points: np.ndarray, candidates: np.ndarray, target: np.ndarra
 
 
 def build_open_model(scenes: list[str | Path], settings: BuildSettings = BuildSettings(),
-                     log=print) -> dict[str, Any]:
-    """Arrays of the open head model (HeadModel layout, numpy) + ``provenance`` (a dict)."""
+                     log=print, labels: dict[str, dict] | None = None) -> dict[str, Any]:
+    """Arrays of the open head model (HeadModel layout, numpy) + ``provenance`` (a dict).
+
+    labels: per scene name, the corpus record (``scripts/corpus_inputs.py``'s labels.json: source,
+    licence, dataset terms, speakers, emotion), copied into that clip's provenance entry."""
     tracks: list[Track] = []
     paths: list[Path] = []
     for scene in scenes:
@@ -111,7 +116,13 @@ def build_open_model(scenes: list[str | Path], settings: BuildSettings = BuildSe
     if not tracks:
         raise EmotagError("no scene with enough face frames to learn from")
     on = settings.mirror
-    neutrals = np.stack([closed_mouth_neutral(t.aligned, settings.neutral_fraction) for t in tracks])
+    # Neutral per speaker (labels name the speakers; a clip without a label is its own speaker).
+    labels = labels or {}
+    speakers = [((labels.get(t.name) or {}).get("speakers") or [t.name])[0] for t in tracks]
+    calm = [(labels.get(t.name) or {}).get("emotion") == "neutral" for t in tracks]
+    by_speaker = speaker_neutrals(tracks, speakers, calm, settings.neutral_fraction)
+    neutrals = np.stack(list(by_speaker.values()))                                 # one per speaker
+    clip_neutrals = [by_speaker[s] for s in speakers]
 
     # Template: subjects' neutrals and the canonical face (irises: the subjects' mean), mirrored too.
     canonical = np.concatenate([canonical_vertices() * CANONICAL_TO_METRES, neutrals[:, N_FACE:].mean(0)])
@@ -136,7 +147,7 @@ def build_open_model(scenes: list[str | Path], settings: BuildSettings = BuildSe
 
     # Jaw first, then PCA of what it leaves.
     residuals, energy_before, energy_after, jaw_stats = [], 0.0, 0.0, []
-    for track, neutral in zip(tracks, neutrals):
+    for track, neutral in zip(tracks, clip_neutrals):
         frames = track.aligned[:, :N_FACE]
         rotvec = fit_jaw(frames, neutral[:N_FACE], w_jaw[:N_FACE], joint, settings.jaw_side_penalty)
         res = frames - apply_jaw(neutral[:N_FACE], w_jaw[:N_FACE], joint, rotvec)
@@ -223,7 +234,8 @@ def build_open_model(scenes: list[str | Path], settings: BuildSettings = BuildSe
         "settings": dataclasses.asdict(settings),
         "clips": [{"scene": t.name, "video": t.video, "video_sha256": t.sha256, "landmarker": t.landmarker,
                    "frames_used": len(t.aligned),
-                   "frames_total": t.n_frames, "landmarks_sha256": file_sha256(path / "landmarks.npy")}
+                   "frames_total": t.n_frames, "landmarks_sha256": file_sha256(path / "landmarks.npy"),
+                   **_corpus_record((labels or {}).get(t.name))}
                   for t, path in zip(tracks, paths)],
         "expression": {
             "components": int(exprdirs.shape[2]),
@@ -245,7 +257,7 @@ def build_open_model(scenes: list[str | Path], settings: BuildSettings = BuildSe
         "parts": list(PARTS),
         "joints": list(JOINTS),
         "licence": "face topology and canonical shape from MediaPipe (Apache-2.0); bases learned from the "
-                   "listed clips' landmarks",
+                   "listed clips' landmarks (each corpus clip's source, licence and dataset terms with it)",
     }
     return {
         "v_template": v_template.astype(np.float32),
@@ -262,8 +274,26 @@ def build_open_model(scenes: list[str | Path], settings: BuildSettings = BuildSe
     }
 
 
-def save_asset(path: str | Path, arrays: dict[str, Any]) -> None:
-    """Write the model as a compressed ``.npz`` (provenance as a JSON string; no pickled objects)."""
-    data = {k: v for k, v in arrays.items() if k != "provenance"}
+# Arrays stored as float16 in the shipped asset: the bases (one standard deviation each, so
+# float16's 3 significant digits are far below tracking noise). The template and the joint
+# regressor stay float32 (absolute positions in metres), the skinning weights too (each row must
+# sum to 1 exactly, or a zero pose would move the template).
+HALF_PRECISION = ("shapedirs", "exprdirs")
+
+
+CORPUS_FIELDS = ("source", "license", "dataset_terms", "speakers", "emotion")
+
+
+def _corpus_record(label: dict | None) -> dict[str, Any]:
+    """The provenance fields of a corpus clip's label (empty for a clip without one)."""
+    return {k: label[k] for k in CORPUS_FIELDS if label and label.get(k) is not None}
+
+
+def save_asset(path: str | Path, arrays: dict[str, Any], half: bool = True) -> None:
+    """Write the model as a compressed ``.npz`` (provenance as a JSON string; no pickled objects).
+
+    half: store ``HALF_PRECISION`` arrays as float16 (the loader returns float32 either way)."""
+    data = {k: (v.astype(np.float16) if half and k in HALF_PRECISION else v)
+            for k, v in arrays.items() if k != "provenance"}
     data["provenance"] = np.array(json.dumps(arrays["provenance"], indent=1))
     np.savez_compressed(path, **data)

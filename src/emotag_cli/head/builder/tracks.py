@@ -77,6 +77,23 @@ def closed_mouth_neutral(aligned: np.ndarray, fraction: float = 0.2) -> np.ndarr
     return np.median(aligned[keep], axis=0)
 
 
+def speaker_neutrals(tracks: list[Track], speakers: list[str], neutral_clip: list[bool],
+                     fraction: float = 0.2) -> dict[str, np.ndarray]:
+    """Per speaker, ``[478, 3]``: the closed-mouth neutral of the speaker's neutral-labelled clips,
+    or of all the speaker's clips pooled when none is labelled neutral.
+
+    An emotional clip's own closed-mouth frames still smile or frown; measured from them, the
+    emotion itself would vanish from the residual the expression basis learns. Measured from the
+    same person's neutral clip, it stays in.
+    """
+    out = {}
+    for speaker in dict.fromkeys(speakers):
+        own = [t for t, s in zip(tracks, speakers) if s == speaker]
+        calm = [t for t, s, n in zip(tracks, speakers, neutral_clip) if s == speaker and n]
+        out[speaker] = closed_mouth_neutral(np.concatenate([t.aligned for t in (calm or own)]), fraction)
+    return out
+
+
 def mirror(points: np.ndarray) -> np.ndarray:
     """Left-right mirror image of ``[..., P, 3]`` points, P = 468 or 478 (x negated, partners swapped)."""
     return (points * np.array([-1.0, 1.0, 1.0]))[..., mirror_index()[: points.shape[-2]], :]

@@ -43,13 +43,13 @@ def last_line(text: str) -> str:
 def shipped_encoder() -> str:
     """The --audio-encoder of the prior emotag ships (the scene must match it)."""
     sys.path.insert(0, str(REPO / "src"))
-    from emotag_cli.preprocess.audio_features import option_name
+    from emotag_cli.preprocess.audio_features import encoder_option
     from emotag_cli.shipped_prior import shipped_prior
 
     prior = shipped_prior()
     if prior is None:
         sys.exit("demo: this checkout ships no prior (src/emotag_cli/assets/prior); build it with `make prior`")
-    return option_name(json.loads((prior / "manifest.json").read_text())["audio"]["encoder"])
+    return encoder_option(json.loads((prior / "manifest.json").read_text())["audio"]["encoder"])
 
 
 def timeline(seconds: float) -> str:

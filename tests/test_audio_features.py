@@ -10,6 +10,7 @@ import pytest
 
 from emotag_cli.errors import EmotagError, MissingBackendError
 from emotag_cli.preprocess.audio_features import (
+    BASE_ENCODERS,
     ENCODERS,
     check_encoder,
     encode_tokens,
@@ -116,7 +117,8 @@ def test_short_audio_is_zero_padded_and_long_audio_trimmed():
 
 def test_status_covers_every_encoder():
     names = [s.name for s in status()]
-    assert names == [f"audio/{e}" for e in ENCODERS]
+    assert names == [f"audio/{e}" for e in BASE_ENCODERS + ("phones",)] + ["audio/whisper-words"]
+    assert set(ENCODERS) == set(BASE_ENCODERS) | {"phones"} | {f"{e}+phones" for e in BASE_ENCODERS}
     assert all(s.available or s.hint for s in status())
 
 

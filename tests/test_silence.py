@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from emotag_cli.avatar import Avatar
-from emotag_cli.preprocess.audio_features import extract_audio_features, option_name
+from emotag_cli.preprocess.audio_features import encoder_option, extract_audio_features
 from emotag_cli.preprocess.refeature import refresh_audio_features
 from emotag_cli.prior import Prior
 from emotag_cli.progress import quiet
@@ -33,7 +33,7 @@ N = 75                                      # 3 s of render
 @pytest.fixture(scope="module")
 def shipped_scenes(scenes, tmp_path_factory):
     """The two tiny tracked scenes with the shipped prior's audio features (hard-linked copies)."""
-    encoder = option_name(Prior.open(shipped_prior()).signature.audio_encoder)
+    encoder = encoder_option(Prior.open(shipped_prior()).signature.audio_encoder)
     root = tmp_path_factory.mktemp("shipped")
     out = []
     for s in scenes:
@@ -52,7 +52,7 @@ def avatar(shipped_scenes, tmp_path_factory):
 
 def openings_mm(avatar: Avatar, wav: np.ndarray, drive: str) -> np.ndarray:
     """[N] mouth opening above the neutral face's (mm) when ``avatar`` says ``wav`` under ``drive``."""
-    encoder = option_name(avatar.manifest["audio"]["encoder"])
+    encoder = encoder_option(avatar.manifest["audio"]["encoder"])
     feats, _ = extract_audio_features(wav, N, encoder=encoder)
     source = drive_source(avatar, drive)
     aus = torch.from_numpy(np.asarray(source.aus[ping_pong(N, source.n)], np.float32))

@@ -33,7 +33,7 @@ from .errors import EmotagError
 from .head.emotion_directions import check_artifact_directions
 from .motion.config import MotionConfig
 from .motion.grmn import GRMN
-from .preprocess.audio_features.extract import option_name
+from .preprocess.audio_features.extract import encoder_option
 from .scene import Scene
 from .track.result import Track
 
@@ -75,7 +75,7 @@ def mismatch(expected: SceneSignature, got: SceneSignature, check_size: bool = T
     if (got.audio_encoder, got.audio_dim) != (expected.audio_encoder, expected.audio_dim):
         return (f"audio features from {got.audio_encoder} ({got.audio_dim}-d) instead of "
                 f"{expected.audio_encoder} ({expected.audio_dim}-d); make them with `emotag features SCENE "
-                f"--audio-encoder {option_name(expected.audio_encoder)}`")
+                f"--audio-encoder {encoder_option(expected.audio_encoder)}`")
     if got.audio_tokens != expected.audio_tokens:
         return f"{got.audio_tokens} audio tokens per frame instead of {expected.audio_tokens}"
     if got.head_model != expected.head_model:

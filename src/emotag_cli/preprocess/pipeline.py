@@ -227,6 +227,8 @@ def _audio(wav: np.ndarray, n: int, out: Path, config: PreprocessConfig, reporte
         path = Path(config.audio_encoder_path) if config.audio_encoder_path else None
         feats, meta = extract_audio_features(wav, n, encoder=config.audio_encoder, path=path)
         np.save(out / "audio_features.npy", feats.astype(np.float16))
+    for note in meta.get("phones", {}).get("notes", []):
+        reporter.warn(f"phones: {note}")
     return meta
 
 

@@ -19,12 +19,12 @@ from ..gaussians.render import composite
 from ..head.lbs import HeadPose
 from ..media.audio import decode_audio
 from ..media.encode import VideoWriter
-from ..preprocess.audio_features import extract_audio_features, fit_audio, option_name
+from ..preprocess.audio_features import encoder_option, extract_audio_features, fit_audio
 from ..progress import Reporter, quiet
 from ..scene import AUDIO_RATE
 from ..train.motion_step import head_vertices, mouth_positions, render_driven
 from .drive import Backdrops, drive_source, ping_pong
-from .timeline import emotion_track, require_directions
+from .timeline import emotion_track
 
 MIN_SECONDS = 0.2
 
@@ -46,7 +46,7 @@ class RenderConfig:
 def encoder_of(avatar: Avatar) -> tuple[str, int]:
     """The preprocess encoder name and feature width the avatar's motion network expects."""
     audio = avatar.manifest["audio"]
-    return option_name(str(audio["encoder"])), int(audio["dim"])
+    return encoder_option(str(audio["encoder"])), int(audio["dim"])
 
 
 def render(avatar_path: Path, audio_path: Path, out: Path, config: RenderConfig | None = None,
@@ -73,9 +73,6 @@ def render(avatar_path: Path, audio_path: Path, out: Path, config: RenderConfig 
         feats, _ = extract_audio_features(fit_audio(wav, n), n, encoder=encoder, path=path)
         if feats.shape[-1] != dim:
             raise EmotagError(f"{encoder} gave {feats.shape[-1]}-d features; the avatar expects {dim}-d")
-    directions = avatar.motion_config().emotion_directions
-    if directions is not None:
-        require_directions(config.emotion, directions["emotions"])
     emotion, intensity = emotion_track(config.emotion, config.intensity, n, fps)
     size = config.size or avatar.size
     if not 32 <= size <= 4096 or size % 2:

@@ -8,7 +8,7 @@ import numpy as np
 
 from ...backends import BackendStatus, has_module
 from ...errors import EmotagError
-from . import hf, mel, whisper
+from . import hf, mel, phones, phonetic, whisper, words
 from .windows import (
     SAMPLE_RATE,
     SAMPLES_PER_FRAME,
@@ -19,9 +19,31 @@ from .windows import (
     frame_windows,
 )
 
-ENCODERS = ("mel", "whisper-tiny", "wav2vec2", "hubert")
+BASE_ENCODERS = ("mel", "whisper-tiny", "wav2vec2", "hubert")
+# "phones" alone, or appended per token to any base encoder ("mel+phones": 80 + 16 channels).
+PHONES_SUFFIX = "+" + phonetic.ENCODER_ID
+ENCODERS = BASE_ENCODERS + (phonetic.ENCODER_ID,) + tuple(b + PHONES_SUFFIX for b in BASE_ENCODERS)
 DEFAULT_ENCODER = "mel"
 _PATH_ENCODERS = ("wav2vec2", "hubert")
+
+
+def split_encoder(encoder: str) -> tuple[str | None, bool]:
+    """(base encoder or None, whether phones are appended) of an ``--audio-encoder`` value."""
+    if encoder == phonetic.ENCODER_ID:
+        return None, True
+    if encoder.endswith(PHONES_SUFFIX):
+        return encoder[: -len(PHONES_SUFFIX)], True
+    return encoder, False
+
+
+def encoder_option(encoder_id: str) -> str:
+    """The ``--audio-encoder`` value that makes features with the manifest id ``encoder_id``
+    (``mel-80+phones`` -> ``mel+phones``, ``wav2vec2:wav2vec2-base-960h`` -> ``wav2vec2``)."""
+    if encoder_id == phonetic.ENCODER_ID:
+        return encoder_id
+    suffix = PHONES_SUFFIX if encoder_id.endswith(PHONES_SUFFIX) else ""
+    base = encoder_id[: len(encoder_id) - len(suffix)]
+    return ("mel" if base.startswith("mel") else base.split(":")[0]) + suffix
 
 
 def fit_audio(wav: np.ndarray, n_frames: int) -> np.ndarray:
@@ -31,12 +53,6 @@ def fit_audio(wav: np.ndarray, n_frames: int) -> np.ndarray:
     return np.pad(wav, (0, n_samples - len(wav)))
 
 
-def option_name(encoder_id: str) -> str:
-    """The ``--audio-encoder`` value that makes features with this manifest id ("mel-80" → "mel",
-    "wav2vec2:wav2vec2-base-960h" → "wav2vec2")."""
-    return "mel" if encoder_id.startswith("mel") else encoder_id.split(":")[0]
-
-
 def check_encoder(encoder: str, path: str | Path | None = None) -> None:
     """Raise the error ``extract_audio_features`` would raise for a bad or missing encoder, cheaply.
 
@@ -44,18 +60,32 @@ def check_encoder(encoder: str, path: str | Path | None = None) -> None:
     """
     if encoder not in ENCODERS:
         raise EmotagError(f"unknown audio encoder {encoder!r}; choose one of: {', '.join(ENCODERS)}")
-    if path is not None and encoder not in _PATH_ENCODERS:
+    base, with_phones = split_encoder(encoder)
+    if path is not None and base not in _PATH_ENCODERS:
         raise EmotagError(f"--audio-encoder-path applies to {' and '.join(_PATH_ENCODERS)}, not {encoder}")
-    if encoder == "whisper-tiny":
+    if with_phones:
+        phonetic.check()
+    if base == "whisper-tiny":
         whisper.check()
-    elif encoder in _PATH_ENCODERS:
-        hf.check(encoder, Path(path) if path is not None else None)
+    elif base in _PATH_ENCODERS:
+        hf.check(base, Path(path) if path is not None else None)
 
 
 def encode_tokens(
     wav: np.ndarray, encoder: str = DEFAULT_ENCODER, path: Path | None = None, device: str = "cpu"
 ) -> tuple[np.ndarray, dict]:
-    """The encoder's raw token sequence float32 [about len(wav) / 320, D] for 16 kHz mono ``wav``."""
+    """The encoder's raw token sequence float32 [about len(wav) / 320, D] for 16 kHz mono ``wav``.
+
+    ``<base>+phones``: the base encoder's tokens with the 16 phones channels appended to each.
+    """
+    base, with_phones = split_encoder(encoder)
+    if base is None:
+        return phonetic.encode_phones(wav)
+    if with_phones:
+        tokens, meta = encode_tokens(wav, base, path, device)
+        extra, phones_meta = phonetic.encode_phones(wav, n_tokens=len(tokens))
+        meta.update(phones_meta, encoder=meta["encoder"] + PHONES_SUFFIX, base_dim=int(tokens.shape[1]))
+        return np.concatenate([tokens, extra], axis=1), meta
     if encoder == "mel":
         return mel.encode_mel(wav)
     if encoder == "whisper-tiny":
@@ -124,4 +154,5 @@ def status() -> list[BackendStatus]:
         "librosa (no weights)" if mel_ok else "librosa not installed",
         "" if mel_ok else "pip install librosa",
     )
-    return [mel_status, whisper.status(), hf.status("wav2vec2"), hf.status("hubert")]
+    return [mel_status, whisper.status(), hf.status("wav2vec2"), hf.status("hubert"), phones.status(),
+            words.status()]

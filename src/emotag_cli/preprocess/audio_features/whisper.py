@@ -78,6 +78,14 @@ def _load(folder: str, device: str, device_index: int, threads: int):
     )
 
 
+def load_model(device: str = "cpu"):
+    """The CTranslate2 Whisper model on ``device`` (cached), with as many threads as torch uses."""
+    import torch
+
+    kind, index = _split_device(device)
+    return _load(str(check()), kind, index, torch.get_num_threads())
+
+
 def _split_device(device: str) -> tuple[str, int]:
     kind, _, index = device.partition(":")
     return kind, int(index) if index else 0
@@ -85,12 +93,9 @@ def _split_device(device: str) -> tuple[str, int]:
 
 def encode_whisper(wav: np.ndarray, device: str = "cpu") -> tuple[np.ndarray, dict]:
     """Encoder states float32 [ceil(len(wav) / 320), D] (D = 384 for tiny) of 16 kHz ``wav``."""
-    folder = check()
     import ctranslate2
-    import torch
 
-    kind, index = _split_device(device)
-    model = _load(str(folder), kind, index, torch.get_num_threads())
+    model = load_model(device)
     log_mel = whisper_log_mel(wav, model.n_mels)
     n_tokens = max(1, -(-len(wav) // SAMPLES_PER_TOKEN))
     parts = []

@@ -1,8 +1,9 @@
 """`make prior`: rebuild the shipped motion prior (src/emotag_cli/assets/prior) from the corpus.
 
     python scripts/build_prior.py [--corpus ../shared/data/corpus] [--work build/prior]
-                                  [--audio-encoder whisper-tiny] [--iterations 3000]
-                                  [--scenes SCENE ...] [--out src/emotag_cli/assets/prior]
+                                  [--audio-encoder whisper-tiny+phones] [--iterations 3000]
+                                  [--scenes SCENE ... --labels labels.json]
+                                  [--out src/emotag_cli/assets/prior]
 
 corpus → scripts/corpus_inputs.py (links, paired sound files, labels) → `emotag preprocess` (corpus
 mode, 256 px) → `emotag track` of the scenes with audio → `emotag features` (the chosen encoder) →
@@ -41,11 +42,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=REPO.parent / "shared" / "data" / "corpus")
     parser.add_argument("--work", type=Path, default=REPO / "build" / "prior")
-    parser.add_argument("--audio-encoder", default="whisper-tiny")
+    parser.add_argument("--audio-encoder", default="whisper-tiny+phones")
     parser.add_argument("--iterations", type=int, default=3000)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--stretch", type=int, default=24)
     parser.add_argument("--scenes", type=Path, nargs="*", help="tracked scenes to train on (skips the corpus stages)")
+    parser.add_argument("--labels", type=Path, default=None,
+                        help="labels.json of scripts/corpus_inputs.py for --scenes (sources and licences)")
     parser.add_argument("--out", type=Path, default=REPO / "src" / "emotag_cli" / "assets" / "prior")
     args = parser.parse_args()
     times: dict[str, float] = {}
@@ -58,7 +61,7 @@ def main() -> None:
         print(f"-- {name}: {times[name]:.0f} s", flush=True)
         return result
 
-    labels: dict = {}
+    labels: dict = json.loads(args.labels.read_text()) if args.labels else {}
     if args.scenes:
         scenes = with_audio([s.absolute() for s in args.scenes])
     else:

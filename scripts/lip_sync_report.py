@@ -8,7 +8,8 @@ the rest is evaluated, driven by its own audio and AUs and its tracked pose:
 
 - opening_corr: Pearson r of the predicted and the recorded inner-lip gap (the mesh's lips
   projected with the tracked camera vs the scene's MediaPipe lips, pixels) — for the prior alone
-  (``prior``), the prior with the first frame's AUs held (``prior_still``: the mouth from the
+  (``prior``), the phones → opening track of the audio alone (``phones_only_corr``, untrained),
+  the prior with the first frame's AUs held (``prior_still``: the mouth from the
   audio alone, as `--drive still`), and after adaptation (``avatar``, ``avatar_still``);
 - av_proxy: the AV-sync proxy (evaluation/sync.py: opening / inter-ocular distance vs the audio's
   log energy, best of ±3 frames) of the predicted lips (mesh level, no render) and of the
@@ -38,6 +39,7 @@ from emotag_cli.evaluation.avatar_metrics import evaluate_avatar, inner_lip_gap,
 from emotag_cli.evaluation.sync import EYE_CORNERS, av_sync_proxy, frame_energy, mouth_opening  # noqa: E402
 from emotag_cli.head.lbs import HeadPose  # noqa: E402
 from emotag_cli.motion.grmn import GRMN  # noqa: E402
+from emotag_cli.preprocess.audio_features import mouth_opening as phones_opening  # noqa: E402
 from emotag_cli.prior import Prior  # noqa: E402
 from emotag_cli.progress import quiet  # noqa: E402
 from emotag_cli.scene import Scene  # noqa: E402
@@ -93,9 +95,13 @@ def report(scene_path: Path, prior_path: Path, work: Path, iterations: int) -> d
 
     model = load_head_model(from_dict(TrackConfig, open_track(scene.path).manifest["config"]))
     clip = MotionClip.load(scene, model, MouthGauge(model), prior.motion_config().n_expr, scene.path.name)
+    _, lip_mp = lip_landmarks(model)
     out: dict = {"scene": scene.path.name, "train_frames": n_train, "eval_frames": len(frames)}
     energy = frame_energy(scene.audio(), scene.n_frames)[frames]
     out["av_proxy_recording"] = av_sync_proxy(mouth_opening(scene.landmarks[frames]), energy).correlation
+    phones = phones_opening(scene.audio(), scene.fps)[:scene.n_frames]
+    target = np.array([inner_lip_gap(scene.landmarks[i, lip_mp, :2], lip_mp) for i in frames])
+    out["phones_only_corr"] = pearson(phones[frames], target)
     grmn = prior.motion_model().eval()
     for still in (False, True):
         out["prior" + ("_still" if still else "")] = lip_figures(grmn, scene, clip, model, frames, still)

@@ -90,9 +90,12 @@ def test_cli_skips_scenes_without_audio_and_refuses_when_none_has(tmp_path, scen
         return subprocess.run([sys.executable, "-m", "emotag_cli.cli", "features", *map(str, args)],
                               capture_output=True, text=True, timeout=300)
 
-    ok = cli(mute.path, copy, "--audio-encoder", "mel")
+    ok = cli(mute.path, copy, "--audio-encoder", "mel", "--force")
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.strip() == str(copy) and f"skipped {mute.path}: no audio" in ok.stderr.replace("\n", "")
+    again = cli(copy, "--audio-encoder", "mel")                 # already mel: nothing to do
+    assert again.returncode == 0 and again.stdout.strip() == ""
+    assert "already has mel-80 features" in again.stderr.replace("\n", "")
     none = cli(mute.path, "--audio-encoder", "mel")
     assert none.returncode != 0
     assert none.stderr.strip().splitlines()[-1] == "emotag: error: none of the scenes has audio: nothing to extract"

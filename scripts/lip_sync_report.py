@@ -15,7 +15,8 @@ the rest is evaluated, driven by its own audio and AUs and its tracked pose:
   log energy, best of ±3 frames) of the predicted lips (mesh level, no render) and of the
   recording's MediaPipe lips;
 - silence: the predicted mesh opening above the neutral face's (mm) in the audio's silent frames
-  (energy 35 dB or more below the loudest) and in its speech frames;
+  (energy 35 dB or more below the loudest) and in its speech frames, beside the tracked mesh's
+  (``recording_silent_mm``, ``recording_speech_mm``);
 - after adaptation, evaluate_avatar's renders: lmd, head PSNR / SSIM, opening_corr (render path);
 - seconds of each stage.
 """
@@ -99,6 +100,10 @@ def report(scene_path: Path, prior_path: Path, work: Path, iterations: int) -> d
     out: dict = {"scene": scene.path.name, "train_frames": n_train, "eval_frames": len(frames)}
     energy = frame_energy(scene.audio(), scene.n_frames)[frames]
     out["av_proxy_recording"] = av_sync_proxy(mouth_opening(scene.landmarks[frames]), energy).correlation
+    silent = energy < energy.max() - SILENT_DB
+    tracked_mm = (clip.opening.numpy()[frames] - clip.neutral) * 1000
+    out["recording_silent_mm"] = float(tracked_mm[silent].mean()) if silent.any() else float("nan")
+    out["recording_speech_mm"] = float(tracked_mm[~silent].mean())
     phones = phones_opening(scene.audio(), scene.fps)[:scene.n_frames]
     target = np.array([inner_lip_gap(scene.landmarks[i, lip_mp, :2], lip_mp) for i in frames])
     out["phones_only_corr"] = pearson(phones[frames], target)

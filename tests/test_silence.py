@@ -8,6 +8,7 @@ the inner-lip gap of the head model (train/mouth_opening.py), in millimetres.
 from __future__ import annotations
 
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -25,6 +26,7 @@ from emotag_cli.train.adapt import adapt
 from emotag_cli.train.mouth_opening import MouthGauge
 
 from _avatars import tiny_adapt
+from conftest import REPO
 
 pytestmark = pytest.mark.skipif(shipped_prior() is None, reason="this copy ships no prior")
 N = 75                                      # 3 s of render
@@ -73,3 +75,13 @@ def test_silence_keeps_the_mouth_closed_under_every_drive_and_speech_opens_it(av
             silent = openings_mm(avatar, wav.astype(np.float32), drive)
             assert np.abs(silent).mean() < 1.0 and silent.max() < 2.0, (drive, silent.round(2))
             assert silent.max() < 0.5 * spoken.max()
+
+
+def test_adapt_without_prior_uses_the_shipped_one(shipped_scenes, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "emotag_cli.cli", "adapt", str(shipped_scenes[0]), "-o",
+                           str(tmp_path / "avatar"), "--seconds", "1", "--preset", "cpu", "--iterations", "2",
+                           "--warmup", "1", "--size", "64", "--gaussians", "300"], capture_output=True, text=True,
+                          timeout=600, env={"PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1",
+                                            "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert Avatar.open(tmp_path / "avatar").manifest["prior"]["path"] == str(shipped_prior())

@@ -139,3 +139,18 @@ def test_cli_stage_motion(scenes, tmp_path):
                          env={"PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
     assert bad.returncode != 0 and bad.stderr.strip().splitlines()[-1] == (
         "emotag: error: --stage must be one of motion, render, full, got 'paint'")
+
+
+@pytest.mark.real
+def test_two_process_torchrun_motion_stage(scenes, tmp_path):
+    """torchrun --nproc_per_node 2 on CPU (gloo): DDP over the motion objective, one prior from rank 0."""
+    out = tmp_path / "prior"
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           "-m", "emotag_cli.cli_train", "pretrain", *map(str, scenes), "-o", str(out), "--stage",
+                           "motion", "--motion-iterations", "3", "--batch", "2", "--stretch", "8"],
+                          capture_output=True, text=True, timeout=600,
+                          env={"PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == str(out)
+    prior = Prior.open(out)
+    assert prior.manifest["world_size"] == 2 and prior.manifest["steps"] == 3

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.emotag-installed
 DEMO   := demo
 
-.PHONY: demo test test-fast bench lint clean install
+.PHONY: demo test test-fast bench lint clean install prior
 
 install: $(STAMP)
 
@@ -24,6 +24,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 demo: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python scripts/demo.py
+
+# Rebuild the shipped motion prior from ../shared/data/corpus (docs/models/prior.md).
+prior: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/python scripts/build_prior.py
 
 test: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q

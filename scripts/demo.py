@@ -1,18 +1,16 @@
-"""`make demo`: the whole job on a sample video, each stage through the `emotag` command.
+"""`make demo`: what emotag is for, each stage through the `emotag` command, with the shipped prior.
 
-sample video → preprocess → track → pretrain (a small motion prior trained on the spot on the
-sample itself) → adapt on its first 5 s → render a different speech clip with an emotion →
-demo/demo.mp4 → eval of the render.
-
-Why a prior trained on the spot rather than one shipped: a prior worth shipping is trained on many
-identities (the paper: 70 HDTF videos, 250K GPU steps); the only real clips at hand are research-
-licensed test media that must not be redistributed, weights included, and a 25 MB binary in the
-repository would buy little on two cores. The demo shows every stage, not the paper's quality.
+sample video → preprocess (the shipped prior's audio encoder) → track → adapt on its first 5 s
+(the prior that ships with emotag; nothing is pretrained here) → render a different speech clip at
+256 px with an emotion timeline → demo/demo.mp4, beside it demo/contact_sheet.png (one row per
+emotion of the timeline, four moments of each) and demo/eval.txt (`emotag eval` of the render).
 Prints each stage's wall time and the total.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
 import time
@@ -22,10 +20,12 @@ REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "demo"
 SHARED_SPEECH = REPO.parent / "shared" / "data" / "real" / "audio" / "coquitts_LJ001-0001.wav"
 EMOTAG = [sys.executable, "-m", "emotag_cli.cli"]
+TIMELINE = ["neutral", "happy", "sad", "angry", "surprise"]
+MOMENTS = 4
 
 
-def run(stage: str, args: list[str], times: dict[str, float], whole: bool = False) -> str:
-    """Run one stage; returns its last stdout line (the path it wrote), or all of stdout."""
+def run(stage: str, args: list[str], times: dict[str, float]) -> str:
+    """Run one stage; returns its stdout."""
     print(f"\n== {stage}: emotag {' '.join(args)}", flush=True)
     t0 = time.perf_counter()
     done = subprocess.run(EMOTAG + args, stdout=subprocess.PIPE, text=True)
@@ -33,12 +33,51 @@ def run(stage: str, args: list[str], times: dict[str, float], whole: bool = Fals
     if done.returncode != 0:
         sys.exit(f"demo: the {stage} stage failed (exit {done.returncode})")
     print(f"-- {stage}: {times[stage]:.1f} s", flush=True)
-    if whole:
-        return done.stdout
-    return done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+    return done.stdout
+
+
+def last_line(text: str) -> str:
+    return text.strip().splitlines()[-1] if text.strip() else ""
+
+
+def shipped_encoder() -> str:
+    """The --audio-encoder of the prior emotag ships (the scene must match it)."""
+    sys.path.insert(0, str(REPO / "src"))
+    from emotag_cli.preprocess.audio_features import encoder_option
+    from emotag_cli.shipped_prior import shipped_prior
+
+    prior = shipped_prior()
+    if prior is None:
+        sys.exit("demo: this checkout ships no prior (src/emotag_cli/assets/prior); build it with `make prior`")
+    return encoder_option(json.loads((prior / "manifest.json").read_text())["audio"]["encoder"])
+
+
+def timeline(seconds: float) -> str:
+    """'neutral:0-1.9,happy:1.9-3.9,…': the emotions of TIMELINE in equal parts of the speech."""
+    step = seconds / len(TIMELINE)
+    return ",".join(f"{e}:{k * step:.2f}-{(k + 1) * step:.2f}" for k, e in enumerate(TIMELINE))
+
+
+def contact_sheet(frames: Path, n_frames: int, out: Path) -> None:
+    """One row per emotion segment of the timeline, MOMENTS frames spread over each, labelled."""
+    import cv2
+    import numpy as np
+
+    per = n_frames / len(TIMELINE)
+    rows = []
+    for k, name in enumerate(TIMELINE):
+        picks = [int(k * per + (m + 0.5) * per / MOMENTS) for m in range(MOMENTS)]
+        images = [cv2.imread(str(frames / f"{i:06d}.png")) for i in picks]
+        for image, i in zip(images, picks):
+            cv2.putText(image, f"{name} {i / 25:.1f}s", (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1,
+                        cv2.LINE_AA)
+        rows.append(np.concatenate(images, 1))
+    cv2.imwrite(str(out), np.concatenate(rows, 0))
 
 
 def main() -> None:
+    import soundfile as sf
+
     video = subprocess.run([sys.executable, str(REPO / "scripts" / "sample_video.py")], check=True,
                            stdout=subprocess.PIPE, text=True).stdout.strip()
     speech = str(SHARED_SPEECH) if SHARED_SPEECH.is_file() else video
@@ -47,18 +86,24 @@ def main() -> None:
     OUT.mkdir(exist_ok=True)
     times: dict[str, float] = {}
     t0 = time.perf_counter()
-    scene = run("preprocess", ["preprocess", video, "-o", str(OUT / "scene"), "--size", "256", "--overwrite"], times)
+    scene = last_line(run("preprocess", ["preprocess", video, "-o", str(OUT / "scene"), "--size", "256",
+                                         "--audio-encoder", shipped_encoder(), "--overwrite"], times))
     run("track", ["track", scene, "--overwrite", "--overlay", "none"], times)
-    prior = run("pretrain", ["pretrain", scene, "-o", str(OUT / "prior"), "--preset", "cpu", "--iterations", "400",
-                             "--warmup", "100", "--overwrite"], times)
-    avatar = run("adapt", ["adapt", scene, "--prior", prior, "--seconds", "5", "-o", str(OUT / "avatar"),
-                           "--preset", "cpu", "--iterations", "800", "--tune", "all", "--overwrite"], times)
-    movie = run("render", ["render", avatar, "--audio", speech, "--emotion", "happy", "--intensity", "0.8",
-                           "-o", str(OUT / "demo.mp4"), "--overwrite"], times)
-    print(run("eval", ["eval", movie, "--emotion", "happy"], times, whole=True))
+    avatar = last_line(run("adapt", ["adapt", scene, "--seconds", "5", "-o", str(OUT / "avatar"), "--preset", "cpu",
+                                     "--iterations", "600", "--warmup", "150", "--overwrite"], times))
+    seconds = sf.info(speech).duration if speech.endswith(".wav") else 5.0
+    frames = OUT / "frames"
+    shutil.rmtree(frames, ignore_errors=True)
+    movie = last_line(run("render", ["render", avatar, "--audio", speech, "--emotion", timeline(seconds),
+                                     "--intensity", "0.8", "--size", "256", "--frames", str(frames),
+                                     "-o", str(OUT / "demo.mp4"), "--overwrite"], times))
+    contact_sheet(frames, len(list(frames.glob("*.png"))), OUT / "contact_sheet.png")
+    report = run("eval", ["eval", movie], times)
+    (OUT / "eval.txt").write_text(report)
+    print(report)
     total = time.perf_counter() - t0
     print("\nstage times: " + ", ".join(f"{k} {v:.0f} s" for k, v in times.items()) + f"; total {total:.0f} s")
-    print(f"the video: {movie}")
+    print(f"the video: {movie}\nthe contact sheet: {OUT / 'contact_sheet.png'}\nthe eval table: {OUT / 'eval.txt'}")
 
 
 if __name__ == "__main__":

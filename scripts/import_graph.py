@@ -30,7 +30,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                   "preprocess._mediapipe",
                   "track.result", "track.params")),
     ("forward", ("forward",)),
-    ("artifacts", ("prior", "avatar")),
+    ("artifacts", ("prior", "avatar", "shipped_prior")),
     ("stages", ("preprocess", "track", "train", "synthesis", "evaluation", "corpus")),
     ("entry", ("cli", "cli_train", "cli_eval", "doctor")),
 ]

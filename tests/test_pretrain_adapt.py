@@ -338,8 +338,8 @@ def test_two_process_torchrun_pretraining_checkpoints_and_resumes(scenes, tmp_pa
     """torchrun --nproc_per_node 2 on CPU (gloo): Ctrl-C saves a checkpoint, --resume finishes."""
     out = tmp_path / "prior"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "emotag_cli.cli", "pretrain", *map(str, scenes), "-o", str(out), "--preset", "cpu",
-           "--size", "64", "--gaussians", "300", "--warmup", "2", "--checkpoint-every", "2"]
+           "-m", "emotag_cli.cli", "pretrain", *map(str, scenes), "-o", str(out), "--stage", "render",
+           "--preset", "cpu", "--size", "64", "--gaussians", "300", "--warmup", "2", "--checkpoint-every", "2"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src")}
     proc = subprocess.Popen([*cmd, "--iterations", "60"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)

@@ -323,6 +323,60 @@ class PretrainConfig(RunSettings, GaussianSettings, OptimSettings, LossWeightSet
             raise EmotagError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
 
 
+PRETRAIN_STAGES = ("motion", "render", "full")
+# The motion stage's network: a narrower audio Transformer (a step on one CPU core in ~0.1 s) and
+# a small mouth hash table (the shipped prior stays under 10 MB in fp16).
+SMALL_MOTION = {"d_model": 128, "n_layers": 2, "n_heads": 4, "ffn_dim": 512, "adain_hidden": 128,
+                "mouth_log2_table": 14}
+
+
+@dataclass
+class MotionPretrainConfig:
+    """Settings of the motion stage of ``emotag pretrain`` (no rendering; docs/commands/pretrain.md).
+
+    Each step draws ``batch`` stretches of ``stretch`` consecutive frames, each of an identity drawn
+    uniformly, and trains the motion network on them at once (``GRMN.stretches``):
+
+        L = w_flame·MSE(Ψ̂, Θ̂_jaw ; tracked) + w_open·MSE(opening(Ψ̂, Θ̂) ; opening(tracked)) [cm²]
+            + w_kl·KL + w_score·|g − e| + w_silence·MSE(opening on silence ; neutral opening) [cm²]
+
+    au_swap: probability, per stretch, of feeding another stretch's AUs (other identity, other
+        time), so that the mouth cannot be read from the upper face. silence_batch: stretches of
+        silent audio (digital silence and faint noise, the scenes' own encoder) with a real
+        stretch's AUs and identity, whose mouth must stay at the neutral opening.
+    lr / weight_decay / betas / lr_decay: AdamW, decayed to lr_decay × lr over the run.
+    ema_decay: EMA of the network (the weights the prior hands on). motion: MotionConfig overrides
+        (default ``SMALL_MOTION``). emotion_directions: as in PretrainConfig.
+    """
+
+    iterations: int = 3000
+    batch: int = 8
+    stretch: int = 24
+    silence_batch: int = 2
+    au_swap: float = 0.5
+    lr: float = 5e-4
+    lr_grid: float = 5e-3
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.99)
+    lr_decay: float = 0.1
+    ema_decay: float = 0.99
+    w_flame: float = 1.0
+    w_open: float = 1.0
+    w_kl: float = 0.01
+    w_score: float = 0.1
+    w_silence: float = 1.0
+    motion: dict[str, Any] = field(default_factory=lambda: dict(SMALL_MOTION))
+    emotion_directions: str = "builtin"
+    seed: int = 0
+
+    def validate(self) -> None:
+        if min(self.iterations, self.batch, self.stretch) < 1 or self.silence_batch < 0:
+            raise EmotagError("motion stage: iterations, batch and stretch must be positive, silence_batch "
+                              "not negative")
+        if not 0.0 <= self.au_swap <= 1.0 or not 0.0 <= self.ema_decay < 1.0:
+            raise EmotagError("motion stage: au_swap must be in [0, 1] and ema_decay in [0, 1)")
+
+
 @dataclass
 class AdaptConfig(RunSettings, GaussianSettings, OptimSettings, LossWeightSettings, MotionBatchSettings):
     """Settings of ``emotag adapt`` (docs/commands/adapt.md): the groups above with
@@ -334,6 +388,9 @@ class AdaptConfig(RunSettings, GaussianSettings, OptimSettings, LossWeightSettin
         opacity reset period (the official code resets every warm-up; 0: never).
     w_depth / w_normal: L_Geo against the tracked mesh's depth and normals. w_flame: 0.1 here.
     motion_stretch / motion_batch: stretches within the training frames.
+    w_silence / silence_stretch: the silence guard (train/silence_guard.py): each step, silent
+        audio with the AUs of ``silence_stretch`` training frames must keep the neutral mouth
+        opening; 0 turns it off.
     """
 
     tune: str = "adain"
@@ -342,6 +399,8 @@ class AdaptConfig(RunSettings, GaussianSettings, OptimSettings, LossWeightSettin
     w_flame: float = 0.1
     w_depth: float = 0.01
     w_normal: float = 0.001
+    w_silence: float = 1.0
+    silence_stretch: int = 16
 
     @classmethod
     def preset_named(cls, name: str, **overrides: Any) -> AdaptConfig:

@@ -33,11 +33,12 @@ def _core() -> list[BackendStatus]:
 def collect() -> list[BackendStatus]:
     """Every backend's status, core first."""
     statuses = _core()
+    from . import shipped_prior
     from .evaluation import status as evaluation
     from .head import flame_pkl, open_model
     from .preprocess import action_units, audio_features, emotion, identity
 
-    for module in (audio_features, action_units, emotion, identity, open_model, flame_pkl, evaluation):
+    for module in (audio_features, action_units, emotion, identity, open_model, flame_pkl, shipped_prior, evaluation):
         statuses.extend(module.status())
     return statuses
 

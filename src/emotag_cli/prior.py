@@ -8,7 +8,8 @@ Layout of a prior folder (schema version 1)::
                        "audio" {encoder, dim, tokens}; "identity" {encoder, dim}; "size"; "scenes"
                        [{name, path, n_frames, video_sha256, landmarks_sha256, track_sha256}];
                        "steps", "world_size", "timings", "final_losses"
-    grmn.pt            state dict of the motion network after the last step
+    grmn.pt            state dict of the motion network after the last step (absent from the shipped
+                       prior, which keeps only the EMA weights, in float16: shipped_prior.py)
     grmn_ema.pt        state dict of its exponential moving average — the weights adaptation starts from
     gaussians/<name>.pt  each pretraining identity's Gaussians (GaussianParams.save; optional)
     losses.csv         the loss log (train/loss_log.py)
@@ -37,7 +38,7 @@ from .track.result import Track
 
 PRIOR_KIND = "prior"
 PRIOR_VERSION = 1
-FILES = ("grmn.pt", "grmn_ema.pt")
+FILES = ("grmn_ema.pt",)
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,12 @@ class Prior:
             raise EmotagError(f"prior {self.path} does not fit scene {scene.path}: the scene has {problem}")
 
     def state_dict(self, ema: bool = True) -> dict[str, torch.Tensor]:
-        return torch.load(self.path / ("grmn_ema.pt" if ema else "grmn.pt"), map_location="cpu", weights_only=True)
+        """The EMA (default) or last-step weights, as float32 whatever the file stores."""
+        path = self.path / ("grmn_ema.pt" if ema else "grmn.pt")
+        if not path.is_file():
+            raise EmotagError(f"prior {self.path} holds only its EMA weights (no {path.name})")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
 
     def motion_model(self, ema: bool = True) -> GRMN:
         """The motion network with the EMA weights (default) or the last step's."""

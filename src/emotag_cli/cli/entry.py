@@ -179,6 +179,44 @@ def track(
 
 
 @app.command()
+def features(
+    scenes: Annotated[list[Path], typer.Argument(help="Scene folders made by `emotag preprocess`.")],
+    audio_encoder: Annotated[str, typer.Option(help="mel | whisper-tiny | wav2vec2 | hubert.")],
+    audio_encoder_path: Annotated[Path | None, typer.Option(
+        help="Local Hugging Face folder (or cache) of the wav2vec2 / hubert model.")] = None,
+    force: Annotated[bool, typer.Option(help="Re-extract even where the scene already has this encoder's "
+                                             "features.")] = False,
+) -> None:
+    """Re-extract the audio features of scenes with another encoder, without redoing the video
+    work: reads SCENE/audio.wav, replaces SCENE/audio_features.npy and the manifest's audio entry
+    (atomically). Tracks stay valid. Scenes without audio, and scenes that already have this
+    encoder's features (unless --force), are skipped with a line.
+
+    Example: `emotag features scenes/* --audio-encoder whisper-tiny`
+    """
+    from .preprocess.audio_features import encoder_option
+    from .preprocess.refeature import refresh_audio_features
+    from .progress import stderr
+    from .scene import Scene
+
+    done = 0
+    for scene in scenes:
+        opened = Scene.open(scene, check_files=False)
+        if not opened.has_audio:
+            stderr.print(f"skipped {scene}: no audio", highlight=False)
+            continue
+        done += 1
+        current = opened.manifest.get("features", {}).get("audio", {}).get("encoder", "")
+        if not force and audio_encoder_path is None and encoder_option(str(current)) == audio_encoder:
+            stderr.print(f"skipped {scene}: already has {current} features", highlight=False)
+            continue
+        refresh_audio_features(scene, audio_encoder, audio_encoder_path)
+        typer.echo(str(scene))
+    if not done:
+        raise EmotagError("none of the scenes has audio: nothing to extract")
+
+
+@app.command()
 def render(
     avatar: Annotated[Path, typer.Argument(help="Avatar folder made by `emotag adapt`.")],
     audio: Annotated[Path, typer.Option("--audio", "-a", help="Speech file (wav, mp3, flac, m4a, …; any rate).")],

@@ -21,9 +21,15 @@ def _given(**values: Any) -> dict[str, Any]:
 def pretrain_command(
     scenes: Annotated[list[Path], typer.Argument(help="Tracked scene folders, one identity each.")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Prior folder to write.")],
-    preset: Annotated[str, typer.Option(help="paper: the paper's schedule (GPU); cpu: a small run for "
-                                             "CPUs.")] = "paper",
-    iterations: Annotated[int | None, typer.Option(help="Optimiser steps (default: the preset's).")] = None,
+    stage: Annotated[str, typer.Option(help="motion: the motion network alone on parameter losses, no "
+                                            "rendering (minutes on a CPU); render: with per-identity Gaussians "
+                                            "and renders; full: motion, then render.")] = "motion",
+    preset: Annotated[str, typer.Option(help="Render stage: paper: the paper's schedule (GPU); cpu: a small run "
+                                             "for CPUs.")] = "paper",
+    iterations: Annotated[int | None, typer.Option(help="Render-stage steps (default: the preset's).")] = None,
+    motion_iterations: Annotated[int | None, typer.Option(help="Motion-stage steps (default 3000).")] = None,
+    batch: Annotated[int | None, typer.Option(help="Motion stage: stretches per step (default 8).")] = None,
+    stretch: Annotated[int | None, typer.Option(help="Motion stage: frames per stretch (default 24).")] = None,
     warmup: Annotated[int | None, typer.Option(help="Static-appearance steps per identity.")] = None,
     size: Annotated[int | None, typer.Option(help="Training resolution, pixels (default: the preset's or the "
                                                    "scenes').")] = None,
@@ -37,27 +43,34 @@ def pretrain_command(
                                                          "to the tracks' head model); none; or a directions file "
                                                          "(scripts/build_emotion_directions.py).")] = "builtin",
 ) -> None:
-    """Pretrain the motion prior: one shared Gated Residual Motion Network over many tracked scenes,
-    with per-identity Gaussians. Checkpoints go to OUT.ckpt/ (every --checkpoint-every steps and on
-    Ctrl-C); --resume continues from there. Multi-GPU / multi-node: start it with torchrun.
+    """Pretrain the motion prior: one shared Gated Residual Motion Network over many tracked scenes.
+    The motion stage (default) trains it on the tracked expression, jaw and mouth opening and the
+    teacher's emotions, without rendering; scenes without audio are skipped. The render stage adds
+    per-identity Gaussians and renders; its checkpoints go to OUT.ckpt/ (every --checkpoint-every
+    steps and on Ctrl-C) and --resume continues from there. Multi-GPU / multi-node: start it with
+    torchrun.
 
-    Example: `emotag pretrain scenes/hdtf_* -o prior --preset cpu`
+    Example: `emotag pretrain scenes/* -o prior`; `emotag pretrain scenes/* -o prior --stage full --preset cpu`
     """
-    from ..config import PretrainConfig
+    from ..config import MotionPretrainConfig, PretrainConfig
     from ..progress import Reporter
-    from ..train.pretrain import pretrain
+    from ..train.stages import run_pretrain
 
     config = PretrainConfig.preset_named(preset, seed=seed, emotion_directions=emotion_directions, **_given(
         iterations=iterations, warmup=warmup, size=size, n_gaussians=gaussians, checkpoint_every=checkpoint_every))
-    path = pretrain(scenes, out, config, overwrite=overwrite, reporter=Reporter(), resume=resume, device=device)
+    motion = MotionPretrainConfig(seed=seed, emotion_directions=emotion_directions,
+                                  **_given(iterations=motion_iterations, batch=batch, stretch=stretch))
+    path = run_pretrain(stage, scenes, out, motion, config, overwrite=overwrite, reporter=Reporter(), resume=resume,
+                        device=device)
     if int(os.environ.get("RANK", "0")) == 0:
         typer.echo(str(path))
 
 
 def adapt_command(
     scene: Annotated[Path, typer.Argument(help="Tracked scene of the new identity.")],
-    prior: Annotated[Path, typer.Option("--prior", help="Motion prior made by `emotag pretrain`.")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Avatar folder to write.")],
+    prior: Annotated[Path | None, typer.Option("--prior", help="Motion prior made by `emotag pretrain` "
+                                                              "(default: the one emotag ships).")] = None,
     seconds: Annotated[float, typer.Option(help="Seconds from the start of the scene to train on; the rest is "
                                                 "kept for evaluation.")] = 5.0,
     preset: Annotated[str | None, typer.Option(help="paper: 20K steps, 60K Gaussians (GPU); cpu: a small run "
@@ -79,10 +92,12 @@ def adapt_command(
     everything `emotag render` needs (Gaussians, motion network, identity, camera, driving poses and
     AUs, background plate, the config).
 
-    Example: `emotag adapt scenes/alice --prior prior --seconds 5 -o avatars/alice --preset cpu`
+    Example: `emotag adapt scenes/alice --seconds 5 -o avatars/alice --preset cpu` (the shipped prior), or
+    `--prior PRIOR` for one of your own.
     """
     from ..config import AdaptConfig
     from ..progress import Reporter, stderr
+    from ..shipped_prior import default_prior
     from ..train.adapt import adapt
     from ..train.preset_choice import cpu_notice, default_preset, uses_cuda
 
@@ -90,6 +105,6 @@ def adapt_command(
         iterations=iterations, warmup=warmup, size=size, n_gaussians=gaussians, checkpoint_every=checkpoint_every))
     if not uses_cuda(device):
         stderr.print(cpu_notice(config.preset, config.iterations, chosen=preset is not None), highlight=False)
-    path = adapt(scene, prior, seconds, out, config, overwrite=overwrite, reporter=Reporter(), resume=resume,
-                 device=device)
+    path = adapt(scene, default_prior(prior), seconds, out, config, overwrite=overwrite, reporter=Reporter(),
+                 resume=resume, device=device)
     typer.echo(str(path))

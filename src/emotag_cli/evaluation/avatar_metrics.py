@@ -29,13 +29,14 @@ import numpy as np
 import torch
 
 from ..avatar import Avatar
-from ..camera import project, transform_points
+from ..camera import Camera, project, transform_points
 from ..errors import EmotagError
 from ..forward.clip import TrackedClip
-from ..forward.frame import ForwardModel, with_motion
+from ..forward.frame import ForwardModel, posed_vertices, with_motion
 from ..forward.mouth_region import lip_landmarks
 from ..gaussians.render import composite
 from ..head.lbs import HeadPose, landmarks_from_vertices
+from ..head.model import HeadModel
 from ..image_metrics import psnr, ssim
 from ..progress import Reporter, quiet
 from ..scene import Scene
@@ -62,6 +63,16 @@ def mouth_landmark_distance(pred: np.ndarray, target: np.ndarray) -> float:
     pred = pred - pred.mean(0)
     target = target - target.mean(0)
     return float(np.linalg.norm(pred - target, axis=-1).mean())
+
+
+def projected_lips(model: HeadModel, pose: HeadPose, offset: torch.Tensor | None, camera: Camera, i: int,
+                   lip_lmk: np.ndarray) -> np.ndarray:
+    """[K, 2] pixel positions of the model's lip landmarks ``lip_lmk`` on the mesh in ``pose``
+    (batch 1, plus an imported track's static offset), seen by ``camera`` at frame ``i``."""
+    verts = posed_vertices(model, pose, offset)
+    w2c = torch.from_numpy(camera.w2c_at(i)).float()
+    points = transform_points(w2c, landmarks_from_vertices(model, verts)[:, lip_lmk])
+    return project(points, camera.fx, camera.fy, camera.cx, camera.cy)[0].numpy()
 
 
 @torch.no_grad()
@@ -104,12 +115,6 @@ def evaluate_avatar(avatar: Avatar | Path | str, scene: Scene | Path | str, fram
     shown: list[np.ndarray] = []
     picks = set(np.asarray(frames)[np.linspace(0, len(frames) - 1, 4).round().astype(int)].tolist())
 
-    def lips(pose: HeadPose, i: int) -> np.ndarray:
-        verts = avatar_model.vertices(pose)
-        w2c = torch.from_numpy(cam.w2c_at(i)).float()
-        points = transform_points(w2c, landmarks_from_vertices(model, verts)[:, lip_lmk])
-        return project(points, cam.fx, cam.fy, cam.cx, cam.cy)[0].numpy()
-
     with reporter.step("evaluate", total=len(frames)) as advance:
         for i in frames:
             fd = clip.frame(i)
@@ -124,7 +129,7 @@ def evaluate_avatar(avatar: Avatar | Path | str, scene: Scene | Path | str, fram
                 scores["psnr" + suffix].append(float(psnr(image[None], fd.image[None], fd.head[None])))
                 scores["ssim" + suffix].append(float(ssim(image[None], fd.image[None], fd.head[None])))
                 if np.isfinite(target).all():
-                    points = lips(pose, i)
+                    points = projected_lips(model, pose, offset, cam, i, lip_lmk)
                     scores["lmd" + suffix].append(mouth_landmark_distance(points, target))
                     openings[suffix].append(inner_lip_gap(points, lip_mp))
                     if suffix == "":

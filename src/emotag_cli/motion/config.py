@@ -23,8 +23,12 @@ def audio_mismatch(expected: tuple[str | None, int], got: tuple[str | None, int]
     (want, want_dim), (have, have_dim) = expected, got
     if have_dim == want_dim and (want is None or have == want):
         return None
-    return (f"audio features from {have} ({have_dim}-d) instead of {want or 'an encoder'} ({want_dim}-d); "
-            f"re-run `emotag preprocess` with that encoder")
+    if want is None:
+        return f"audio features from {have} ({have_dim}-d) instead of an encoder's {want_dim}-d ones"
+    from ..preprocess.audio_features import encoder_option
+
+    return (f"audio features from {have} ({have_dim}-d) instead of {want} ({want_dim}-d); make them with "
+            f"`emotag features SCENE --audio-encoder {encoder_option(want)}`")
 
 
 @dataclass

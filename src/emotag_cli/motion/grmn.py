@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .config import MotionConfig
@@ -133,6 +134,29 @@ class GRMN(nn.Module):
             windows, valid = frame_windows(x, w)
             weights = valid.to(x.dtype)[..., None]
             return (windows * weights).sum(1) / weights.sum(1)
+
+        return self._averaged(out, h, a, mean)
+
+    def stretches(self, audio: Tensor, aus: Tensor, identity: Tensor, emotion: Tensor | None = None,
+                  intensity: Tensor | None = None) -> MotionOutput:
+        """``sequence`` over S equal-length stretches of consecutive frames at once (each its own
+        clip, of its own identity): the batched form motion pretraining trains on.
+
+        audio [S, L, T, D]; aus [S, L, au_dim]; identity [S, identity_dim]; emotion [S, L, 7] and
+        intensity [S, L, 1] per frame (NaN rows = auto) or None. Returns a MotionOutput with S·L
+        rows (stretch-major), row s·L + t equal to ``sequence`` of stretch s at frame t.
+        """
+        s, n, w = audio.shape[0], audio.shape[1], self.config.window
+        h, a = self.encoder(audio, aus, identity[:, None, :])                          # [S, L, C]
+        out = self.decoder(h, emotion, intensity)
+        valid = torch.ones(1, n, 1, dtype=h.dtype, device=h.device)
+        pad = (w // 2, w - w // 2 - 1)
+        count = F.pad(valid, (0, 0, *pad)).unfold(1, w, 1).sum(-1)                      # [1, L, 1]
+
+        def mean(x: Tensor) -> Tensor:
+            x = x.reshape(s, n, -1)
+            windowed = F.pad(x, (0, 0, *pad)).unfold(1, w, 1).sum(-1) / count
+            return windowed.reshape(s * n, -1)
 
         return self._averaged(out, h, a, mean)
 

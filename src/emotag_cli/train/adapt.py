@@ -38,7 +38,10 @@ from .checkpoint import Checkpoints, StopRequest, capture_rng, checkpoint_dir, r
 from .distributed import setup
 from .gaussian_state import GaussianTrainState, binding_strategy
 from .loss_log import LossLog
+from .motion_data import MotionClip
 from .motion_step import IdentityData, LossWeights, MotionDriver, draw_stretches, motion_optimizer, train_step
+from .mouth_opening import MouthGauge
+from .silence_guard import silence_guard
 
 
 def training_frames(scene: Scene, seconds: float) -> int:
@@ -96,7 +99,14 @@ def adapt(scene_path: Path | str, prior_path: Path | str, seconds: float, out: P
     model_dev = model.to(env.device)
     sampler = np.random.default_rng(config.seed)
     teacher = torch.Generator().manual_seed(config.seed)
-    generators = {"sampler": sampler, "teacher": teacher}
+    quiet_rng = np.random.default_rng([config.seed, 1])
+    generators = {"sampler": sampler, "teacher": teacher, "silence": quiet_rng}
+    guard = None
+    if config.w_silence > 0:
+        gauge = MouthGauge(model_dev)
+        clip = MotionClip.load(scene, model, gauge, motion.n_expr, data.name)
+        guard = silence_guard(grmn, gauge, clip, n_train, config.silence_stretch, config.w_silence, quiet_rng,
+                              scene.path)
 
     prior_record = {"path": str(prior.path.absolute()), "ema_sha256": file_sha256(prior.path / "grmn_ema.pt"),
                     "created": prior.manifest.get("created")}
@@ -132,7 +142,8 @@ def adapt(scene_path: Path | str, prior_path: Path | str, seconds: float, out: P
                 blend = None if state.steps + 1 <= config.warmup else 1.0
                 stretches = draw_stretches(sampler, [data], config.motion_stretch, config.motion_batch, n_train)
                 terms = train_step(driver, grmn, optimizer, scheduler, None, state, data, model_dev, t, blend, weights,
-                                   teacher, step / config.iterations, config.means_lr_final, config.densify, stretches)
+                                   teacher, step / config.iterations, config.means_lr_final, config.densify, stretches,
+                                   guard if blend is not None else None)
                 log.write_step(terms, step=step, rank=0, identity=data.name, frame=t, blend=blend,
                                gaussians=state.gaussians.n, lr_net=optimizer.param_groups[0]["lr"],
                                seconds=time.perf_counter() - t0)

@@ -310,14 +310,22 @@ def train_step(driver: nn.Module, grmn: GRMN, optimizer: torch.optim.Optimizer,
                scheduler: torch.optim.lr_scheduler.LRScheduler, ema: EMA | None, state: GaussianTrainState,
                data: IdentityData, model: HeadModel, t: int, blend: float | None, weights: LossWeights,
                generator: torch.Generator, progress: float, means_lr_final: float, densify: bool,
-               stretches: Sequence[Stretch] = ()) -> dict[str, float]:
+               stretches: Sequence[Stretch] = (), extra: Callable[[], dict[str, Tensor]] | None = None
+               ) -> dict[str, float]:
     """One optimisation step on frame ``t`` of the identity of ``state``: loss, backward, the motion
     and Gaussian optimisers, the LR schedules, the EMA and densification. Returns the logged terms.
-    ``progress`` in [0, 1] drives the Gaussians' position-LR decay; ``stretches`` as ``step_loss``."""
+    ``progress`` in [0, 1] drives the Gaussians' position-LR decay; ``stretches`` as ``step_loss``;
+    ``extra()`` gives further weighted loss terms (e.g. adaptation's silence guard), added and logged."""
     state.set_lr(progress, means_lr_final)
     out = step_loss(driver, grmn, data, state.gaussians, model, t, blend, weights, generator, stretches)
+    loss = out.loss
+    if extra is not None:
+        for name, value in extra().items():
+            loss = loss + value
+            out.terms[name] = float(value.detach())
+        out.terms["loss"] = float(loss.detach())
     state.strategy.step_pre_backward(out.meta)
-    out.loss.backward()
+    loss.backward()
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     scheduler.step()

@@ -39,7 +39,7 @@ from ..head.registry import head_model_of, head_model_record
 from ..motion.config import MotionConfig
 from ..motion.ema import EMA
 from ..motion.grmn import GRMN
-from ..prior import head_model_config, mismatch, scene_record, scene_signature, write_prior
+from ..prior import Prior, head_model_config, mismatch, scene_record, scene_signature, write_prior
 from ..progress import Reporter, quiet
 from ..scene import Scene
 from ..track.result import open_track
@@ -66,8 +66,12 @@ def identity_names(paths: Sequence[Path]) -> list[str]:
 
 def pretrain(scene_paths: Sequence[Path | str], out: Path | str, config: PretrainConfig | None = None,
              overwrite: bool = False, reporter: Reporter | None = None, resume: bool = False,
-             device: str | None = None, on_step: Callable[[int], None] | None = None) -> Path:
+             device: str | None = None, on_step: Callable[[int], None] | None = None,
+             init: Path | str | None = None) -> Path:
     """Pretrain a motion prior on tracked scenes; returns the prior's path (on every rank).
+
+    init: a prior (e.g. the motion stage's, train/motion_pretrain.py) whose motion network and
+    settings the run starts from instead of a fresh network; it must fit the scenes.
 
     resume: continue the run whose checkpoints are in ``<out>.ckpt/`` (same scenes and config).
     device: "cpu", "cuda" or None (CUDA when available). on_step(step) is called after each
@@ -78,13 +82,14 @@ def pretrain(scene_paths: Sequence[Path | str], out: Path | str, config: Pretrai
     env = setup(device)
     try:
         return _pretrain([Path(p).absolute() for p in scene_paths], Path(out).absolute(), config, overwrite,
-                         reporter if (reporter is not None and env.main) else quiet(), resume, env, on_step)
+                         reporter if (reporter is not None and env.main) else quiet(), resume, env, on_step,
+                         None if init is None else Prior.open(init))
     finally:
         env.close()
 
 
 def _pretrain(paths: list[Path], out: Path, config: PretrainConfig, overwrite: bool, reporter: Reporter,
-              resume: bool, env: DistEnv, on_step: Callable[[int], None] | None) -> Path:
+              resume: bool, env: DistEnv, on_step: Callable[[int], None] | None, init: Prior | None) -> Path:
     t_start = time.perf_counter()
     if not paths:
         raise EmotagError("pretrain needs at least one tracked scene")
@@ -103,11 +108,17 @@ def _pretrain(paths: list[Path], out: Path, config: PretrainConfig, overwrite: b
     if config.size is not None and config.size > signature.size:
         raise EmotagError(f"--size {config.size} is larger than the scenes' {signature.size} pixels")
     model: HeadModel = head_model_of(tracks[0].manifest["config"])
-    directions = resolve_directions(config.emotion_directions, signature.head_model, signature.head_model_sha256,
-                                    reporter.warn)
-    motion = MotionConfig(**{**config.motion, "audio_dim": signature.audio_dim, "audio_tokens": signature.audio_tokens,
-                             "audio_encoder": signature.audio_encoder, "identity_dim": signature.identity_dim,
-                             "emotion_directions": None if directions is None else directions.record()})
+    if init is not None:
+        for scene, track in zip(scenes, tracks):
+            init.check_scene(scene, track)
+        motion = init.motion_config()
+    else:
+        directions = resolve_directions(config.emotion_directions, signature.head_model,
+                                        signature.head_model_sha256, reporter.warn)
+        motion = MotionConfig(**{**config.motion, "audio_dim": signature.audio_dim,
+                                 "audio_tokens": signature.audio_tokens, "audio_encoder": signature.audio_encoder,
+                                 "identity_dim": signature.identity_dim,
+                                 "emotion_directions": None if directions is None else directions.record()})
     motion.validate()
     records = [scene_record(n, s, t) for n, s, t in zip(names, scenes, tracks)]
     ckpt = Checkpoints(checkpoint_dir(out), env)
@@ -117,6 +128,8 @@ def _pretrain(paths: list[Path], out: Path, config: PretrainConfig, overwrite: b
     # Everything random is seeded: the network identically on every rank, the rest per rank.
     torch.manual_seed(config.seed)
     grmn = GRMN(motion).to(env.device)
+    if init is not None:
+        grmn.load_state_dict(init.state_dict(ema=True))
     ema = EMA(grmn, config.ema_decay)
     driver = MotionDriver(grmn)
     if env.distributed:

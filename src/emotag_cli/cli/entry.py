@@ -181,7 +181,7 @@ def track(
 @app.command()
 def features(
     scenes: Annotated[list[Path], typer.Argument(help="Scene folders made by `emotag preprocess`.")],
-    audio_encoder: Annotated[str, typer.Option(help="mel | whisper-tiny | wav2vec2 | hubert.")],
+    audio_encoder: Annotated[str, typer.Option(help=AUDIO_ENCODER_HELP)],
     audio_encoder_path: Annotated[Path | None, typer.Option(
         help="Local Hugging Face folder (or cache) of the wav2vec2 / hubert model.")] = None,
     force: Annotated[bool, typer.Option(help="Re-extract even where the scene already has this encoder's "
@@ -194,10 +194,10 @@ def features(
 
     Example: `emotag features scenes/* --audio-encoder whisper-tiny`
     """
-    from .preprocess.audio_features import encoder_option
-    from .preprocess.refeature import refresh_audio_features
-    from .progress import stderr
-    from .scene import Scene
+    from ..preprocess.audio_features import encoder_option
+    from ..preprocess.refeature import refresh_audio_features
+    from ..progress import stderr
+    from ..scene import Scene
 
     done = 0
     for scene in scenes:

@@ -86,7 +86,8 @@ def main() -> None:
 
     clips = [{"scene": s.name, **{k: labels.get(s.name, {}).get(k) for k in
                                   ("speakers", "emotion", "license", "dataset_terms", "source")}} for s in scenes]
-    card = {"build": {"command": "make prior", "audio_encoder": args.audio_encoder, "iterations": args.iterations,
+    command = "python scripts/build_prior.py " + " ".join(sys.argv[1:]) if len(sys.argv) > 1 else "make prior"
+    card = {"build": {"command": command, "audio_encoder": args.audio_encoder, "iterations": args.iterations,
                       "batch": args.batch, "stretch": args.stretch, "stage_seconds": times},
             "clips": clips}
     out = export_shipped(prior, args.out, card)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from emotag_cli.artifact import write_manifest
 from emotag_cli.config import MotionPretrainConfig
 from emotag_cli.errors import EmotagError
 from emotag_cli.head.open_model import load_open_model
@@ -93,9 +94,9 @@ def test_video_only_scenes_are_skipped_with_a_line_and_refused_when_alone(scenes
     shutil.copytree(scenes[1], mute)
     manifest = json.loads((mute / "manifest.json").read_text())
     manifest["has_audio"] = False                        # what preprocess writes for a video-only clip
-    (mute / "manifest.json").write_text(json.dumps(manifest))
     for name in ("audio.wav", "audio_features.npy"):
         (mute / name).unlink()
+    write_manifest(mute, manifest)                       # with the file table of what is left
     model = head_model_of(open_track(scenes[0]).manifest["config"])
     lines: list[str] = []
     clips, records, _ = load_motion_clips([scenes[0], mute], ["a", "m"], model, 50, 8, lines.append)

@@ -113,7 +113,7 @@ def make_scene(folder: Path, seed: int, n_frames: int = 40, size: int = 96) -> P
     np.save(folder / "identity.npy", identity / np.linalg.norm(identity))
 
     write_manifest(folder, new_manifest(
-        SCENE_KIND, SCENE_VERSION, to_dict(PreprocessConfig(size=size)),
+        SCENE_KIND, SCENE_VERSION, to_dict(PreprocessConfig(size=size, audio_encoder="mel")),
         inputs={"video": {"path": f"synthetic:{seed}", "sha256": None, "bytes": 0}},
         n_frames=n_frames, fps=float(FPS), size=size, has_audio=True, audio_rate=AUDIO_RATE,
         features={"audio": audio_meta, "aus": aus_meta, "emotion": {"model": "synthetic"},

@@ -31,7 +31,7 @@ def delayed_scene(tmp_path_factory):
     root = tmp_path_factory.mktemp("av")
     video = write_video(root / "german_late.mp4", frames, audio=late)
     reporter = quiet()
-    scene = preprocess(video, root / "scene", PreprocessConfig(size=96, identity_top_k=4, av_offset="auto"),
+    scene = preprocess(video, root / "scene", PreprocessConfig(size=96, identity_top_k=4, av_offset="auto", audio_encoder="mel"),
                        reporter=reporter)
     return scene, late
 

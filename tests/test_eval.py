@@ -434,7 +434,7 @@ def test_scene_reference_gives_head_metrics_and_ranks_a_wrong_video_lower(tmp_pa
     frames = real_frames(path, 25, size=160)
     audio = open_video(path).audio()[: 25 * 640]
     scene = preprocess(write_video(tmp_path / "src.mp4", frames, audio=audio), tmp_path / "scene",
-                       PreprocessConfig(size=128, identity_top_k=4))
+                       PreprocessConfig(size=128, identity_top_k=4, audio_encoder="mel"))
     own = [scene.frame(i) for i in range(scene.n_frames)]
     same = write_video(tmp_path / "same.mp4", own, audio=scene.audio())
     wrong = write_video(tmp_path / "wrong.mp4", own[::-1], audio=scene.audio())   # time reversed

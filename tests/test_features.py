@@ -21,7 +21,7 @@ from emotag_cli.scene import Scene
 from _media import real_frames, write_video
 from conftest import real_video
 
-SMALL = dict(size=128, identity_top_k=4)
+SMALL = dict(size=128, identity_top_k=4, audio_encoder="mel")
 
 
 def _whisper_ok() -> bool:

@@ -67,7 +67,7 @@ class PreprocessConfig:
     crop_scale: float = 2.2
     crop_y_shift: float = -0.15
     crop_smooth_s: float = 1.0
-    audio_encoder: str = "mel"
+    audio_encoder: str = "whisper-tiny+phones"         # what the shipped prior reads
     audio_encoder_path: str | None = None
     au_source: str = "landmarks"
     openface_csv: str | None = None

@@ -53,8 +53,8 @@ def scenes(tmp_path_factory) -> list[Path]:
         src = real_video(name)
         audio, _ = decode_audio(src)
         video = write_video(root / name, real_frames(src, N_FRAMES, size=192), audio=audio[:N_FRAMES * 640])
-        scene = preprocess(video, root / Path(name).stem, PreprocessConfig(size=SIZE, identity_top_k=4, audio_encoder="mel"),
-                           reporter=quiet())
+        config = PreprocessConfig(size=SIZE, identity_top_k=4, audio_encoder="mel")
+        scene = preprocess(video, root / Path(name).stem, config, reporter=quiet())
         track(scene.path, TrackConfig(rigid_iters=5, iters=10, overlay="none"), reporter=quiet())
         out.append(scene.path)
     return out

@@ -31,8 +31,8 @@ def delayed_scene(tmp_path_factory):
     root = tmp_path_factory.mktemp("av")
     video = write_video(root / "german_late.mp4", frames, audio=late)
     reporter = quiet()
-    scene = preprocess(video, root / "scene", PreprocessConfig(size=96, identity_top_k=4, av_offset="auto", audio_encoder="mel"),
-                       reporter=reporter)
+    config = PreprocessConfig(size=96, identity_top_k=4, av_offset="auto", audio_encoder="mel")
+    scene = preprocess(video, root / "scene", config, reporter=reporter)
     return scene, late
 
 

@@ -106,7 +106,8 @@ def test_cut_short_video_keeps_only_real_frames_and_small_clip_warns_upscale(tmp
         for _ in decode_cfr(info, max_side=64):
             pass
     decoded = caught.value.decoded
-    scene = preprocess(cut, tmp_path / "scene", PreprocessConfig(size=256, identity_top_k=4, audio_encoder="mel"), reporter=quiet())
+    config = PreprocessConfig(size=256, identity_top_k=4, audio_encoder="mel")
+    scene = preprocess(cut, tmp_path / "scene", config, reporter=quiet())
     assert scene.n_frames == decoded and len(list((scene.path / "frames").glob("*.jpg"))) == decoded
     warnings = " | ".join(scene.manifest["warnings"])
     assert f"only {decoded} of 100 frames" in warnings

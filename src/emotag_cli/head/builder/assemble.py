@@ -39,6 +39,7 @@ import numpy as np
 from scipy.optimize import nnls
 
 from ... import __version__
+from ...artifact import file_sha256
 from ...errors import EmotagError
 from ..canonical_face import canonical_vertices
 from ..model import JOINTS
@@ -57,7 +58,7 @@ from .topology import (
     face_triangles,
     iris_triangles,
 )
-from .tracks import CANONICAL_TO_METRES, Track, file_sha256, load_track, mirror, speaker_neutrals
+from .tracks import CANONICAL_TO_METRES, Track, load_track, mirror, speaker_neutrals
 
 BUILDER_VERSION = 2  # 2: neutral per speaker (labels), not per clip
 PARTS = ("face", "iris", "scalp", "ear", "eyeball", "neck")

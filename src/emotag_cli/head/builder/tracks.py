@@ -9,7 +9,6 @@ it is used as it is.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,11 +96,3 @@ def speaker_neutrals(tracks: list[Track], speakers: list[str], neutral_clip: lis
 def mirror(points: np.ndarray) -> np.ndarray:
     """Left-right mirror image of ``[..., P, 3]`` points, P = 468 or 478 (x negated, partners swapped)."""
     return (points * np.array([-1.0, 1.0, 1.0]))[..., mirror_index()[: points.shape[-2]], :]
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fp:
-        for block in iter(lambda: fp.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

@@ -1,7 +1,7 @@
 """`make prior`: rebuild the shipped motion prior (src/emotag_cli/assets/prior) from the corpus.
 
     python scripts/build_prior.py [--corpus ../shared/data/corpus] [--work build/prior]
-                                  [--audio-encoder whisper-tiny+phones] [--iterations 3000]
+                                  [--audio-encoder phones] [--iterations 3000]
                                   [--scenes SCENE ... --labels labels.json]
                                   [--out src/emotag_cli/assets/prior]
 
@@ -42,7 +42,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=REPO.parent / "shared" / "data" / "corpus")
     parser.add_argument("--work", type=Path, default=REPO / "build" / "prior")
-    parser.add_argument("--audio-encoder", default="whisper-tiny+phones")
+    parser.add_argument("--audio-encoder", default="phones")
     parser.add_argument("--iterations", type=int, default=3000)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--stretch", type=int, default=24)

@@ -20,9 +20,31 @@ from pathlib import Path
 import torch
 
 from emotag_cli.artifact import read_manifest, write_manifest
+from emotag_cli.errors import EmotagError
 from emotag_cli.motion.control import EMOTIONS
 
 KEY = "decoder.anchor.log_scale"
+
+
+def scaled_copy(avatar: Path, out: Path, factor: float, emotions: list[str]) -> list[float]:
+    """Write ``out``, a copy of ``avatar`` with s_k × ``factor`` for ``emotions``; returns the new
+    s_k. Refuses (EmotagError) an avatar without the anchored residual or an existing ``out``."""
+    state = torch.load(avatar / "grmn.pt", map_location="cpu", weights_only=True)
+    if KEY not in state:
+        raise EmotagError(f"{avatar} has no anchored emotion residual (made without emotion directions)")
+    if out.exists():
+        raise EmotagError(f"{out} already exists")
+    tmp = out.parent / f".{out.name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(avatar, tmp)
+    manifest = read_manifest(tmp, "avatar", 1)             # checked before grmn.pt changes under it
+    for name in emotions:
+        state[KEY][EMOTIONS.index(name)] += math.log(factor)
+    torch.save(state, tmp / "grmn.pt")
+    manifest["emotion_scale_factor"] = {"factor": factor, "emotions": emotions}
+    write_manifest(tmp, manifest)
+    tmp.rename(out)
+    return state[KEY].exp().tolist()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,25 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.factor <= 0:
         print("error: --factor must be positive", file=sys.stderr)
         return 2
-    state = torch.load(args.avatar / "grmn.pt", map_location="cpu", weights_only=True)
-    if KEY not in state:
-        print(f"error: {args.avatar} has no anchored emotion residual (made without emotion directions)",
-              file=sys.stderr)
+    try:
+        scales = scaled_copy(args.avatar, args.out, args.factor, args.emotions.split(","))
+    except EmotagError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.out.exists():
-        print(f"error: {args.out} already exists", file=sys.stderr)
-        return 2
-    tmp = args.out.parent / f".{args.out.name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(args.avatar, tmp)
-    for name in args.emotions.split(","):
-        state[KEY][EMOTIONS.index(name)] += math.log(args.factor)
-    torch.save(state, tmp / "grmn.pt")
-    manifest = read_manifest(tmp, "avatar", 1)
-    manifest["emotion_scale_factor"] = {"factor": args.factor, "emotions": args.emotions.split(",")}
-    write_manifest(tmp, manifest)
-    tmp.rename(args.out)
-    print(f"wrote {args.out}: s_k = {[round(x, 3) for x in state[KEY].exp().tolist()]}")
+    print(f"wrote {args.out}: s_k = {[round(x, 3) for x in scales]}")
     return 0
 
 

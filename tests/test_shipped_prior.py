@@ -49,3 +49,57 @@ def test_the_package_prior_is_small_listed_and_loads():
                                               "PATH": "/usr/bin:/bin"})
     line = next(x for x in doctor.stdout.splitlines() if "prior/shipped" in x)
     assert " ok " in line and prior.signature.audio_encoder in line
+
+
+@pytest.fixture(scope="module")
+def unseen_speaker(tmp_path_factory):
+    """videoretalking_face_1 (6 s; a speaker the shipped prior never saw, with two pauses) preprocessed
+    at 128 px with the shipped prior's features and tracked."""
+    from emotag_cli.config import PreprocessConfig, TrackConfig
+    from emotag_cli.preprocess.audio_features import encoder_option
+    from emotag_cli.preprocess.pipeline import preprocess
+    from emotag_cli.track.pipeline import track
+
+    from conftest import real_video
+
+    video = real_video("videoretalking_face_1.mp4")
+    encoder = encoder_option(Prior.open(shipped_prior()).signature.audio_encoder)
+    scene = preprocess(video, tmp_path_factory.mktemp("unseen") / "face_1",
+                       PreprocessConfig(size=128, audio_encoder=encoder), reporter=quiet())
+    track(scene.path, TrackConfig(iters=10, overlay="none"), reporter=quiet())
+    return scene.path
+
+
+@pytest.mark.real
+@pytest.mark.skipif(shipped_prior() is None, reason="this copy ships no prior")
+def test_the_shipped_prior_moves_an_unseen_speakers_mouth_with_the_speech_and_closes_it_in_pauses(unseen_speaker):
+    """The prior alone (no adaptation) on a speaker outside its training clips, driven by the clip's
+    own audio: its mouth opening follows the tracked one, and in the clip's own pauses (room noise,
+    not digital silence) the mouth is less open than in speech. The prior shipped before the
+    `phones` features opened the mouth *wider* in these pauses and ran against the speech here
+    (r −0.16 over the clip)."""
+    import numpy as np
+
+    from emotag_cli.evaluation.avatar_metrics import pearson
+    from emotag_cli.evaluation.sync import frame_energy
+    from emotag_cli.head.registry import head_model_of
+    from emotag_cli.scene import Scene
+    from emotag_cli.track.result import open_track
+    from emotag_cli.train.motion_data import MotionClip
+    from emotag_cli.train.mouth_opening import MouthGauge
+
+    prior = Prior.open(shipped_prior())
+    scene = Scene.open(unseen_speaker)
+    model = head_model_of(open_track(scene.path).manifest["config"])
+    gauge = MouthGauge(model)
+    clip = MotionClip.load(scene, model, gauge, prior.motion_config().n_expr, scene.path.name)
+    with torch.no_grad():
+        seq = prior.motion_model().eval().sequence(clip.audio.float(), clip.aus, clip.identity)
+        predicted = (gauge(clip.shape, seq.expr, seq.jaw).numpy() - clip.neutral) * 1000      # mm
+    tracked = (clip.opening.numpy() - clip.neutral) * 1000
+    energy = frame_energy(scene.audio(), scene.n_frames)
+    pause = energy < energy.max() - 35.0                                  # ≥ 35 dB below the loudest
+    assert pause.sum() >= 15 and (~pause).sum() >= 50
+    r = pearson(predicted, tracked)
+    assert r > 0.5, r
+    assert predicted[pause].mean() < 0.7 * predicted[~pause].mean(), (predicted[pause].mean(), predicted[~pause].mean())

@@ -67,7 +67,7 @@ class PreprocessConfig:
     crop_scale: float = 2.2
     crop_y_shift: float = -0.15
     crop_smooth_s: float = 1.0
-    audio_encoder: str = "whisper-tiny+phones"         # what the shipped prior reads
+    audio_encoder: str = "phones"                      # what the shipped prior reads
     audio_encoder_path: str | None = None
     au_source: str = "landmarks"
     openface_csv: str | None = None
@@ -324,10 +324,13 @@ class PretrainConfig(RunSettings, GaussianSettings, OptimSettings, LossWeightSet
 
 
 PRETRAIN_STAGES = ("motion", "render", "full")
-# The motion stage's network: a narrower audio Transformer (a step on one CPU core in ~0.1 s) and
-# a small mouth hash table (the shipped prior stays under 10 MB in fp16).
+# The motion stage's network: a narrower audio Transformer (a step on one CPU core in ~0.1 s), a
+# small mouth hash table (the shipped prior stays under 10 MB in fp16), and a 4-frame output
+# average instead of the official code's 8: a box of 8 frames at 25 fps has its first zero at
+# 3.1 Hz, the syllable rate, so it flattens the very opening and closing lip sync is made of
+# (docs/models/prior.md measures both).
 SMALL_MOTION = {"d_model": 128, "n_layers": 2, "n_heads": 4, "ffn_dim": 512, "adain_hidden": 128,
-                "mouth_log2_table": 14}
+                "mouth_log2_table": 14, "window": 4}
 
 
 @dataclass

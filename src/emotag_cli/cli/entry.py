@@ -64,7 +64,7 @@ def preprocess(
     size: Annotated[int, typer.Option(help="Side of the square output frames, pixels.")] = 512,
     crop: Annotated[str, typer.Option(help="fixed: one crop for the clip; smooth: a slowly moving crop.")] = "fixed",
     crop_scale: Annotated[float, typer.Option(help="Crop side / face-box side.")] = 2.2,
-    audio_encoder: Annotated[str, typer.Option(help=AUDIO_ENCODER_HELP)] = "whisper-tiny+phones",
+    audio_encoder: Annotated[str, typer.Option(help=AUDIO_ENCODER_HELP)] = "phones",
     audio_encoder_path: Annotated[Path | None, typer.Option(
         help="Local Hugging Face folder (or cache) of the wav2vec2 / hubert model.")] = None,
     au_source: Annotated[str, typer.Option(help="landmarks | openface | pyfeat.")] = "landmarks",

@@ -3,15 +3,18 @@
     python scripts/build_prior.py [--corpus ../shared/data/corpus] [--work build/prior]
                                   [--audio-encoder phones] [--iterations 3000]
                                   [--scenes SCENE ... --labels labels.json]
+                                  [--emotion-gains scripts/emotion_gains.json]
                                   [--out src/emotag_cli/assets/prior]
 
 corpus → scripts/corpus_inputs.py (links, paired sound files, labels) → `emotag preprocess` (corpus
 mode, 256 px) → `emotag track` of the scenes with audio → `emotag features` (the chosen encoder) →
-`emotag pretrain --stage motion` → float16 export into the package (shipped_prior.export_shipped)
-with the run's record: the training scenes with their sources and licences (from labels.json),
-the settings and the stage times. Each stage skips what is already done in --work, so an
-interrupted build continues. --scenes uses scenes already tracked (e.g. with another head model)
-instead of the corpus stages. docs/models/prior.md is the model card.
+`emotag pretrain --stage motion` → float16 export into the package (shipped_prior.export_shipped,
+with the per-emotion gains of --emotion-gains, measured on renders by
+scripts/calibrate_emotion_gains.py) with the run's record: the training scenes with their
+sources and licences (from labels.json), the settings and the stage times. Each stage skips
+what is already done in --work, so an interrupted build continues. --scenes uses scenes already
+tracked (e.g. with another head model) instead of the corpus stages. docs/models/prior.md is the
+model card.
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ def main() -> None:
     parser.add_argument("--scenes", type=Path, nargs="*", help="tracked scenes to train on (skips the corpus stages)")
     parser.add_argument("--labels", type=Path, default=None,
                         help="labels.json of scripts/corpus_inputs.py for --scenes (sources and licences)")
+    parser.add_argument("--emotion-gains", type=Path, default=None,
+                        help="GAINS.json of scripts/calibrate_emotion_gains.py: factors for the emotion scales")
     parser.add_argument("--out", type=Path, default=REPO / "src" / "emotag_cli" / "assets" / "prior")
     args = parser.parse_args()
     times: dict[str, float] = {}
@@ -90,7 +95,12 @@ def main() -> None:
     card = {"build": {"command": command, "audio_encoder": args.audio_encoder, "iterations": args.iterations,
                       "batch": args.batch, "stretch": args.stretch, "stage_seconds": times},
             "clips": clips}
-    out = export_shipped(prior, args.out, card)
+    gains = None
+    if args.emotion_gains:
+        record = json.loads(args.emotion_gains.read_text())
+        gains = record["gains"]
+        card["emotion_gains_file"] = {"path": str(args.emotion_gains), "calibration": record.get("calibration")}
+    out = export_shipped(prior, args.out, card, emotion_gains=gains)
     print(f"stage times: {times}\nthe prior: {out}")
 
 

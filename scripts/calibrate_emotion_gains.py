@@ -1,21 +1,23 @@
-"""Calibrate each emotion direction's magnitude on renders, so that a full request shows.
+"""Calibrate each emotion's strength on renders, so that a full request shows.
 
     python scripts/calibrate_emotion_gains.py AVATAR [AVATAR ...] --audio SPEECH.wav \
-        [--seconds 4] [--factors 1,1.5,2,3,4] [--target 0.8] [--directions IN.json] -o OUT.json
+        [--seconds 4] [--factors 1,1.5,2,3] [--target 0.8] -o GAINS.json
 
 A direction's natural magnitude m_k is the mean change real faces make from neutral to emotion k,
-averaged over speakers and frames (scripts/build_emotion_directions.py). Rendered through an
-avatar at 256 px, that mean change is often too small for the emotion teacher to read (docs/
-reference/emotion-and-identity.md). This script measures, on calibration avatars, how large the
-change must be: for each factor f it renders the first --seconds of SPEECH under every class at
-intensity 1 with the avatar's emotion scales s_k multiplied by f (what
-scripts/scale_emotion_magnitudes.py does), and reads each render with the bundled teacher. Each
-class's gain is the smallest factor whose mean top-1 accuracy over the avatars reaches --target
-(or, if none does, the factor with the highest). OUT is the input directions with
-``magnitude_k × gain_k`` and a ``provenance.calibration`` record (avatars, audio, the top-1 table,
-the gains), so a prior trained from OUT starts each s_k at the calibrated magnitude.
+averaged over speakers and frames (scripts/build_emotion_directions.py), and a prior's emotion
+scale s_k starts there. Rendered through an avatar at 256 px, that mean change is often too small
+for the emotion teacher to read (docs/reference/emotion-and-identity.md). This script measures, on
+calibration avatars, how much larger it must be: for each factor f it renders the first
+--seconds of SPEECH under every class at intensity 1 with the avatar's scales s_k multiplied by f
+(scripts/scale_emotion_magnitudes.py), and reads each render with the bundled teacher. Each
+class's gain is the smallest factor whose mean top-1 accuracy over the avatars reaches --target;
+a class no factor brings there keeps gain 1 (a larger change the teacher does not read only
+distorts the face).
 
-Use avatars of speakers that neither trained the directions nor are measured afterwards.
+GAINS.json: ``{"kind": "emotion-gains", "gains": {class: factor}, "calibration": {avatars, audio,
+factors, the top-1 table, ...}}``; ``scripts/build_prior.py --emotion-gains GAINS.json``
+applies them to the prior it exports (shipped_prior.export_shipped). Use avatars of speakers that
+neither trained the directions nor are measured afterwards.
 """
 
 from __future__ import annotations
@@ -48,9 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("avatars", type=Path, nargs="+")
     ap.add_argument("--audio", type=Path, required=True)
     ap.add_argument("--seconds", type=float, default=4.0)
-    ap.add_argument("--factors", default="1,1.5,2,3,4")
+    ap.add_argument("--factors", default="1,1.5,2,3")
     ap.add_argument("--target", type=float, default=0.8, help="mean top-1 accuracy a class must reach")
-    ap.add_argument("--directions", type=Path, default=None, help="default: the shipped file")
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--work", type=Path, default=Path("build/calibrate_emotions"))
     ap.add_argument("-o", "--out", type=Path, required=True)
@@ -58,13 +59,13 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from emotag_cli.head.emotion_directions import EmotionDirections, load_emotion_directions, save_emotion_directions
+    from emotag_cli.head.emotion_directions import load_emotion_directions
     from emotag_cli.preprocess.emotion import emotion_teacher
     from emotag_cli.preprocess.identity import DlibFaceEncoder
     from emotag_cli.synthesis.render import RenderConfig, render
 
     torch.set_num_threads(1)
-    directions = load_emotion_directions(args.directions)
+    directions = load_emotion_directions()                   # the classes there are
     factors = sorted(float(x) for x in args.factors.split(","))
     args.work.mkdir(parents=True, exist_ok=True)
     audio = cut_audio(args.audio, args.work / "speech.wav", args.seconds)
@@ -86,18 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     for e in directions.emotions:
         means = {f: float(np.mean(top1[e][f"{f:g}"])) for f in factors}
         reaching = [f for f in factors if means[f] >= args.target]
-        gains[e] = reaching[0] if reaching else max(factors, key=lambda f: means[f])
-    magnitude = np.array([m * gains[e] for e, m in zip(directions.emotions, directions.magnitude)])
-    provenance = dict(directions.provenance)
-    provenance["calibration"] = {
+        gains[e] = reaching[0] if reaching else 1.0
+    record = {"kind": "emotion-gains", "gains": gains, "calibration": {
         "command": "python scripts/calibrate_emotion_gains.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "avatars": [a.name for a in args.avatars], "audio": args.audio.name, "seconds": args.seconds,
         "size": args.size, "teacher": teacher.id, "target_top1": args.target, "factors": factors,
-        "top1": top1, "gains": gains,
-        "natural_magnitude": [round(float(x), 6) for x in directions.magnitude]}
-    out = EmotionDirections(directions.head_model, directions.head_model_sha256, directions.emotions,
-                            directions.directions, magnitude, directions.version, provenance)
-    save_emotion_directions(args.out, out)
+        "top1": top1, "directions": directions.name}}
+    args.out.write_text(json.dumps(record, indent=1) + "\n")
     print(json.dumps({"gains": gains, "top1_mean": {e: {f: round(float(np.mean(v)), 2) for f, v in t.items()}
                                                     for e, t in top1.items()}}, indent=1))
     print(f"wrote {args.out}")

@@ -36,6 +36,25 @@ def test_export_keeps_the_weights_in_float16_and_only_the_ema(scenes, tmp_path):
     assert default_prior(source) == source
 
 
+def test_export_applies_the_emotion_gains_to_the_anchor_scales_and_refuses_bad_ones(scenes, tmp_path):
+    from emotag_cli.motion.control import EMOTIONS
+    from emotag_cli.shipped_prior import ANCHOR_SCALES
+
+    source = pretrain_motion(scenes, ["a", "b"], tmp_path / "prior",
+                             MotionPretrainConfig(iterations=2, motion=TINY_MOTION, batch=2, stretch=8),
+                             reporter=quiet())
+    out = export_shipped(source, tmp_path / "shipped", {}, emotion_gains={"happy": 2.0, "sad": 0.5})
+    before = Prior.open(source).state_dict(ema=True)[ANCHOR_SCALES].exp()
+    after = Prior.open(out).state_dict()[ANCHOR_SCALES].exp()
+    want = torch.ones(len(EMOTIONS))
+    want[EMOTIONS.index("happy")], want[EMOTIONS.index("sad")] = 2.0, 0.5
+    assert torch.allclose(after / before, want, rtol=2e-3)
+    assert Prior.open(out).manifest["shipped"]["emotion_gains"] == {"happy": 2.0, "sad": 0.5}
+    for bad in ({"joy": 2.0}, {"neutral": 2.0}, {"happy": 0.0}):
+        with pytest.raises(EmotagError, match="emotion gain"):
+            export_shipped(source, tmp_path / "bad", {}, emotion_gains=bad)
+
+
 @pytest.mark.skipif(shipped_prior() is None, reason="this copy ships no prior")
 def test_the_package_prior_is_small_listed_and_loads():
     path = shipped_prior()
@@ -78,8 +97,6 @@ def test_the_shipped_prior_moves_an_unseen_speakers_mouth_with_the_speech_and_cl
     not digital silence) the mouth is less open than in speech. The prior shipped before the
     `phones` features opened the mouth *wider* in these pauses and ran against the speech here
     (r −0.16 over the clip)."""
-    import numpy as np
-
     from emotag_cli.evaluation.avatar_metrics import pearson
     from emotag_cli.evaluation.sync import frame_energy
     from emotag_cli.head.registry import head_model_of

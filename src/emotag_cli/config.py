@@ -394,6 +394,9 @@ class AdaptConfig(RunSettings, GaussianSettings, OptimSettings, LossWeightSettin
     w_silence / silence_stretch: the silence guard (train/silence_guard.py): each step, silent
         audio with the AUs of ``silence_stretch`` training frames must keep the neutral mouth
         opening; 0 turns it off.
+    w_open: the mouth-opening term (train/opening_term.py, as in the motion stage): on a stretch
+        of ``silence_stretch`` training frames the predicted opening must follow the tracked one
+        (cm²); 0 turns it off.
     """
 
     tune: str = "adain"
@@ -404,6 +407,7 @@ class AdaptConfig(RunSettings, GaussianSettings, OptimSettings, LossWeightSettin
     w_normal: float = 0.001
     w_silence: float = 1.0
     silence_stretch: int = 16
+    w_open: float = 1.0
 
     @classmethod
     def preset_named(cls, name: str, **overrides: Any) -> AdaptConfig:

@@ -9,6 +9,7 @@ corpus and writes it with ``export_shipped``; docs/models/prior.md is its model 
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import torch
 from .artifact import MANIFEST, atomic_folder, write_manifest
 from .backends import BackendStatus
 from .errors import EmotagError
+from .motion.control import EMOTIONS
 from .prior import Prior
 
 SHIPPED = Path(__file__).resolve().parent / "assets" / "prior"
@@ -40,13 +42,34 @@ def default_prior(given: Path | None) -> Path:
     return path
 
 
-def export_shipped(source: Path | str, target: Path | str = SHIPPED, card: dict[str, Any] | None = None) -> Path:
+ANCHOR_SCALES = "decoder.anchor.log_scale"     # log s_k of the anchored emotion residual, [7]
+
+
+def export_shipped(source: Path | str, target: Path | str = SHIPPED, card: dict[str, Any] | None = None,
+                   emotion_gains: dict[str, float] | None = None) -> Path:
     """Write ``source``'s EMA weights as float16 with its manifest (plus ``card``: how it was
-    made, its numbers) into ``target``, atomically; refuses a result over ``MAX_MB``."""
+    made, its numbers) into ``target``, atomically; refuses a result over ``MAX_MB``.
+
+    emotion_gains: per emotion class, a factor for the anchored residual's scale s_k (the size of
+    a full request's change along the class's direction), measured on renders by
+    ``scripts/calibrate_emotion_gains.py``; recorded in the manifest (``shipped.emotion_gains``)."""
     prior = Prior.open(source)
-    state = {k: v.half() if v.is_floating_point() else v for k, v in prior.state_dict(ema=True).items()}
+    weights = prior.state_dict(ema=True)
+    if emotion_gains:
+        if ANCHOR_SCALES not in weights:
+            raise EmotagError(f"{source}: emotion gains given, but the prior has no anchored emotion residual")
+        scales = weights[ANCHOR_SCALES].clone()
+        for name, gain in emotion_gains.items():
+            if name not in EMOTIONS or name == "neutral" or not gain > 0:
+                raise EmotagError(f"emotion gain {name}={gain}: expected a positive factor for one of "
+                                  f"{', '.join(e for e in EMOTIONS if e != 'neutral')}")
+            scales[EMOTIONS.index(name)] += math.log(gain)
+        weights[ANCHOR_SCALES] = scales
+    state = {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}
     manifest = dict(prior.manifest)
     manifest["shipped"] = {"dtype": "float16", "source": str(Path(source).absolute()), **(card or {})}
+    if emotion_gains:
+        manifest["shipped"]["emotion_gains"] = dict(emotion_gains)
     with atomic_folder(Path(target), overwrite=True) as tmp:
         torch.save(state, tmp / "grmn_ema.pt")
         if (Path(source) / "losses.csv").is_file():

@@ -41,6 +41,7 @@ from .loss_log import LossLog
 from .motion_data import MotionClip
 from .motion_step import IdentityData, LossWeights, MotionDriver, draw_stretches, motion_optimizer, train_step
 from .mouth_opening import MouthGauge
+from .opening_term import opening_term
 from .silence_guard import silence_guard
 
 
@@ -99,14 +100,19 @@ def adapt(scene_path: Path | str, prior_path: Path | str, seconds: float, out: P
     model_dev = model.to(env.device)
     sampler = np.random.default_rng(config.seed)
     teacher = torch.Generator().manual_seed(config.seed)
-    quiet_rng = np.random.default_rng([config.seed, 1])
-    generators = {"sampler": sampler, "teacher": teacher, "silence": quiet_rng}
-    guard = None
-    if config.w_silence > 0:
+    quiet_rng, open_rng = np.random.default_rng([config.seed, 1]), np.random.default_rng([config.seed, 2])
+    generators = {"sampler": sampler, "teacher": teacher, "silence": quiet_rng, "open": open_rng}
+    terms_extra = []
+    if config.w_silence > 0 or config.w_open > 0:
         gauge = MouthGauge(model_dev)
         clip = MotionClip.load(scene, model, gauge, motion.n_expr, data.name)
-        guard = silence_guard(grmn, gauge, clip, n_train, config.silence_stretch, config.w_silence, quiet_rng,
-                              scene.path)
+        if config.w_silence > 0:
+            terms_extra.append(silence_guard(grmn, gauge, clip, n_train, config.silence_stretch, config.w_silence,
+                                             quiet_rng, scene.path))
+        if config.w_open > 0:
+            terms_extra.append(opening_term(grmn, gauge, clip, n_train, config.silence_stretch, config.w_open,
+                                            open_rng))
+    guard = (lambda: {k: v for term in terms_extra for k, v in term().items()}) if terms_extra else None
 
     prior_record = {"path": str(prior.path.absolute()), "ema_sha256": file_sha256(prior.path / "grmn_ema.pt"),
                     "created": prior.manifest.get("created")}

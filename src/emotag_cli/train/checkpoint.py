@@ -175,7 +175,9 @@ def restore_rng(state: dict[str, Any], generators: dict[str, torch.Generator | n
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
     for name, g in generators.items():
-        saved = state["generators"][name]
+        saved = state["generators"].get(name)
+        if saved is None:                    # a generator this checkpoint's version did not have
+            continue
         if isinstance(g, torch.Generator):
             g.set_state(saved)
         else:

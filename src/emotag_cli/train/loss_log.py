@@ -16,7 +16,7 @@ from typing import Any
 from ..backends import has_module
 
 COLUMNS = ("step", "rank", "identity", "frame", "phase", "blend", "loss", "render", "depth", "normal", "flame",
-           "kl", "score", "regular", "silence", "gaussians", "lr_net", "seconds")
+           "kl", "score", "regular", "silence", "open", "gaussians", "lr_net", "seconds")
 
 
 class LossLog:

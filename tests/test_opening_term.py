@@ -36,15 +36,16 @@ def test_the_term_is_the_weighted_opening_loss_of_a_training_stretch(avatar, sce
 
 
 def test_training_on_the_term_makes_the_mouth_follow_the_tracked_opening(avatar, scenes):
-    grmn = Avatar.open(avatar).motion_model().train()
+    grmn = Avatar.open(avatar).motion_model().eval()        # no dropout: a deterministic objective
     clip, gauge = _clip(scenes[0], grmn.config.n_expr)
     n = clip.audio.shape[0]
     term = opening_term(grmn, gauge, clip, n, n, 1.0, np.random.default_rng(0))   # the whole clip each step
-    optimizer = torch.optim.Adam(grmn.parameters(), lr=1e-3)
+    optimizer = torch.optim.Adam(grmn.parameters(), lr=2e-3)
     first = float(term()["open"].detach())
-    for _ in range(60):
+    for _ in range(100):
         loss = term()["open"]
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    assert float(term()["open"].detach()) < 0.5 * first
+    last = float(term()["open"].detach())
+    assert last < 0.5 * first

@@ -203,7 +203,8 @@ def test_prior_and_avatar_carry_the_emotion_directions_and_refuse_foreign_ones(p
 
 
 def test_adapt_refusals(scenes, prior, tmp_path):
-    with pytest.raises(EmotagError, match=r"scene has 40 frames \(1\.6 s\); --seconds 5 needs 125"):
+    too_short = r"scene has 40 frames \(1\.6 s\); --seconds 5 needs 125: give --seconds 1\.6 or less"
+    with pytest.raises(EmotagError, match=too_short):
         adapt(scenes[0], prior, 5, tmp_path / "a", tiny_adapt(), reporter=quiet())
     other = tmp_path / "hubert"
     shutil.copytree(scenes[0], other)

@@ -51,8 +51,10 @@ def training_frames(scene: Scene, seconds: float) -> int:
         raise EmotagError(f"--seconds must be positive, got {seconds:g}")
     need = int(round(seconds * scene.fps))
     if scene.n_frames < need:
+        whole = int(scene.n_frames / scene.fps * 10) / 10                   # rounded down to 0.1 s
         raise EmotagError(f"scene has {scene.n_frames} frames ({scene.n_frames / scene.fps:.1f} s); "
-                          f"--seconds {seconds:g} needs {need}")
+                          f"--seconds {seconds:g} needs {need}: give --seconds {whole:g} or less to train on "
+                          f"what there is")
     return need
 
 

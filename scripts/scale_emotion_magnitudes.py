@@ -22,15 +22,14 @@ import torch
 from emotag_cli.artifact import read_manifest, write_manifest
 from emotag_cli.errors import EmotagError
 from emotag_cli.motion.control import EMOTIONS
-
-KEY = "decoder.anchor.log_scale"
+from emotag_cli.shipped_prior import ANCHOR_SCALES
 
 
 def scaled_copy(avatar: Path, out: Path, factor: float, emotions: list[str]) -> list[float]:
     """Write ``out``, a copy of ``avatar`` with s_k × ``factor`` for ``emotions``; returns the new
     s_k. Refuses (EmotagError) an avatar without the anchored residual or an existing ``out``."""
     state = torch.load(avatar / "grmn.pt", map_location="cpu", weights_only=True)
-    if KEY not in state:
+    if ANCHOR_SCALES not in state:
         raise EmotagError(f"{avatar} has no anchored emotion residual (made without emotion directions)")
     if out.exists():
         raise EmotagError(f"{out} already exists")
@@ -39,12 +38,12 @@ def scaled_copy(avatar: Path, out: Path, factor: float, emotions: list[str]) -> 
     shutil.copytree(avatar, tmp)
     manifest = read_manifest(tmp, "avatar", 1)             # checked before grmn.pt changes under it
     for name in emotions:
-        state[KEY][EMOTIONS.index(name)] += math.log(factor)
+        state[ANCHOR_SCALES][EMOTIONS.index(name)] += math.log(factor)
     torch.save(state, tmp / "grmn.pt")
     manifest["emotion_scale_factor"] = {"factor": factor, "emotions": emotions}
     write_manifest(tmp, manifest)
     tmp.rename(out)
-    return state[KEY].exp().tolist()
+    return state[ANCHOR_SCALES].exp().tolist()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -104,17 +104,16 @@ def adapt(scene_path: Path | str, prior_path: Path | str, seconds: float, out: P
     teacher = torch.Generator().manual_seed(config.seed)
     quiet_rng, open_rng = np.random.default_rng([config.seed, 1]), np.random.default_rng([config.seed, 2])
     generators = {"sampler": sampler, "teacher": teacher, "silence": quiet_rng, "open": open_rng}
-    terms_extra = []
+    mouth_terms = []                          # extra loss terms on the motion, after the warm-up
     if config.w_silence > 0 or config.w_open > 0:
         gauge = MouthGauge(model_dev)
         clip = MotionClip.load(scene, model, gauge, motion.n_expr, data.name)
         if config.w_silence > 0:
-            terms_extra.append(silence_guard(grmn, gauge, clip, n_train, config.silence_stretch, config.w_silence,
+            mouth_terms.append(silence_guard(grmn, gauge, clip, n_train, config.silence_stretch, config.w_silence,
                                              quiet_rng, scene.path))
         if config.w_open > 0:
-            terms_extra.append(opening_term(grmn, gauge, clip, n_train, config.silence_stretch, config.w_open,
+            mouth_terms.append(opening_term(grmn, gauge, clip, n_train, config.silence_stretch, config.w_open,
                                             open_rng))
-    guard = (lambda: {k: v for term in terms_extra for k, v in term().items()}) if terms_extra else None
 
     prior_record = {"path": str(prior.path.absolute()), "ema_sha256": file_sha256(prior.path / "grmn_ema.pt"),
                     "created": prior.manifest.get("created")}
@@ -151,7 +150,7 @@ def adapt(scene_path: Path | str, prior_path: Path | str, seconds: float, out: P
                 stretches = draw_stretches(sampler, [data], config.motion_stretch, config.motion_batch, n_train)
                 terms = train_step(driver, grmn, optimizer, scheduler, None, state, data, model_dev, t, blend, weights,
                                    teacher, step / config.iterations, config.means_lr_final, config.densify, stretches,
-                                   guard if blend is not None else None)
+                                   mouth_terms if blend is not None else ())
                 log.write_step(terms, step=step, rank=0, identity=data.name, frame=t, blend=blend,
                                gaussians=state.gaussians.n, lr_net=optimizer.param_groups[0]["lr"],
                                seconds=time.perf_counter() - t0)

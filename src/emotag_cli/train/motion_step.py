@@ -310,19 +310,21 @@ def train_step(driver: nn.Module, grmn: GRMN, optimizer: torch.optim.Optimizer,
                scheduler: torch.optim.lr_scheduler.LRScheduler, ema: EMA | None, state: GaussianTrainState,
                data: IdentityData, model: HeadModel, t: int, blend: float | None, weights: LossWeights,
                generator: torch.Generator, progress: float, means_lr_final: float, densify: bool,
-               stretches: Sequence[Stretch] = (), extra: Callable[[], dict[str, Tensor]] | None = None
+               stretches: Sequence[Stretch] = (), extra: Sequence[Callable[[], dict[str, Tensor]]] = ()
                ) -> dict[str, float]:
     """One optimisation step on frame ``t`` of the identity of ``state``: loss, backward, the motion
     and Gaussian optimisers, the LR schedules, the EMA and densification. Returns the logged terms.
     ``progress`` in [0, 1] drives the Gaussians' position-LR decay; ``stretches`` as ``step_loss``;
-    ``extra()`` gives further weighted loss terms (e.g. adaptation's silence guard), added and logged."""
+    each of ``extra`` gives further weighted loss terms (e.g. adaptation's silence guard and
+    opening term), added in order and logged."""
     state.set_lr(progress, means_lr_final)
     out = step_loss(driver, grmn, data, state.gaussians, model, t, blend, weights, generator, stretches)
     loss = out.loss
-    if extra is not None:
-        for name, value in extra().items():
+    for term in extra:
+        for name, value in term().items():
             loss = loss + value
             out.terms[name] = float(value.detach())
+    if extra:
         out.terms["loss"] = float(loss.detach())
     state.strategy.step_pre_backward(out.meta)
     loss.backward()

@@ -5,11 +5,17 @@ sample video → preprocess (the shipped prior's audio encoder) → track → ad
 256 px with an emotion timeline → demo/demo.mp4, beside it demo/contact_sheet.png (one row per
 emotion of the timeline, four moments of each) and demo/eval.txt (`emotag eval` of the render).
 Prints each stage's wall time and the total.
+
+`make demo VIDEO=talk.mp4 SPEECH=speech.wav` uses your own clip (a person speaking, 5 s or more)
+and speech instead. Without ../shared beside the checkout and without VIDEO the demo stops at
+once: the fallback sample (scripts/sample_video.py) has a silent audio track, and an avatar
+cannot learn lip motion from a clip without speech.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -78,11 +84,15 @@ def contact_sheet(frames: Path, n_frames: int, out: Path) -> None:
 def main() -> None:
     import soundfile as sf
 
-    video = subprocess.run([sys.executable, str(REPO / "scripts" / "sample_video.py")], check=True,
-                           stdout=subprocess.PIPE, text=True).stdout.strip()
-    speech = str(SHARED_SPEECH) if SHARED_SPEECH.is_file() else video
-    print(f"sample video: {video}\nspeech: {speech}" + ("" if SHARED_SPEECH.is_file() else
-          " (its own audio track: ../shared is not beside the checkout)"))
+    video = os.environ.get("VIDEO")
+    if video is None and not SHARED_SPEECH.is_file():
+        sys.exit("demo: no talking clip: ../shared/data/real is not beside the checkout and the fallback "
+                 "sample's audio track is silent; run `make demo VIDEO=talk.mp4 [SPEECH=speech.wav]`")
+    if video is None:
+        video = subprocess.run([sys.executable, str(REPO / "scripts" / "sample_video.py")], check=True,
+                               stdout=subprocess.PIPE, text=True).stdout.strip()
+    speech = os.environ.get("SPEECH") or (str(SHARED_SPEECH) if SHARED_SPEECH.is_file() else video)
+    print(f"sample video: {video}\nspeech: {speech}")
     OUT.mkdir(exist_ok=True)
     times: dict[str, float] = {}
     t0 = time.perf_counter()

@@ -49,7 +49,8 @@ def test_auto_measures_and_corrects_a_late_audio_track(delayed_scene):
     assert abs(measure(scene.audio(), scene.landmarks, scene.fps).offset_ms) <= 80
 
 
-def test_default_only_warns_and_a_given_shift_is_applied(delayed_scene):
+def test_the_default_corrects_warn_only_warns_and_a_given_shift_is_applied(delayed_scene):
+    assert PreprocessConfig().av_offset == "auto"           # an avatar must not learn the shift unasked
     scene, late = delayed_scene
     reporter = quiet()
     kept, record = check_av_offset(late, scene.landmarks, scene.fps, "warn", "clip.mp4", reporter)
@@ -64,8 +65,10 @@ def test_in_sync_audio_is_not_reported(delayed_scene):
     scene, late = delayed_scene
     reporter = quiet()
     on_time = shift_audio(late, DELAY_MS)
-    _, record = check_av_offset(on_time, scene.landmarks, scene.fps, "warn", "clip.mp4", reporter)
-    assert abs(record["measured"]["offset_ms"]) <= 80 and reporter.warnings == []
+    for setting in ("warn", "auto"):
+        kept, record = check_av_offset(on_time, scene.landmarks, scene.fps, setting, "clip.mp4", reporter)
+        assert abs(record["measured"]["offset_ms"]) <= 80 and reporter.warnings == []
+        assert kept is on_time and record["applied_ms"] == 0.0
 
 
 def test_loudness_track_has_one_value_per_frame():

@@ -56,9 +56,9 @@ class PreprocessConfig:
     emotion_model: see docs/reference/emotion-and-identity.md.
     identity_top_k: frames (most neutral first) averaged into the identity embedding.
     jpeg_quality: quality of the stored frames.
-    av_offset: "warn" (measure the audio's offset from the lips and warn above 2 frames), "auto"
-        (also shift the audio by the measured offset), or a number of milliseconds to shift it by
-        (> 0: the audio is late and moves earlier); see preprocess/av_offset.py.
+    av_offset: "auto" (measure the audio's offset from the lips and shift the audio by a reliable
+        one above 2 frames), "warn" (measure and warn only), or a number of milliseconds to shift
+        it by (> 0: the audio is late and moves earlier); see preprocess/av_offset.py.
     """
 
     size: int = 512
@@ -75,7 +75,7 @@ class PreprocessConfig:
     identity_top_k: int = 50
     jpeg_quality: int = 95
     min_seconds_warn: float = 5.0
-    av_offset: str = "warn"
+    av_offset: str = "auto"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -397,9 +397,12 @@ class AdaptConfig(RunSettings, GaussianSettings, OptimSettings, LossWeightSettin
     w_open: the mouth-opening term (train/opening_term.py, as in the motion stage): on a stretch
         of ``silence_stretch`` training frames the predicted opening must follow the tracked one
         (cm²); 0 turns it off.
+    lr_net: 1e-4, a fifth of the default 5e-4: at 5e-4, 5 s of one speaker pull the mouth away from the
+        prior's lip sync (docs/models/prior.md: German r 0.57 → 0.42; 0.56 at 1e-4).
     """
 
     tune: str = "adain"
+    lr_net: float = 1e-4
     densify_stop: int = 1000
     opacity_reset_every: int = 1000
     w_flame: float = 0.1

@@ -76,8 +76,8 @@ def preprocess(
              "Corpus mode: a sound file with the video's name beside it (talk.wav for talk.mp4) is used "
              "automatically.")] = None,
     av_offset: Annotated[str, typer.Option(
-        help="warn: measure the audio's offset from the lips and warn above 2 frames; auto: also shift the "
-             "audio by it; or MS: shift the audio MS milliseconds earlier (negative: later).")] = "warn",
+        help="auto: measure the audio's offset from the lips and undo a reliable one above 2 frames; warn: "
+             "measure and warn only; or MS: shift the audio MS milliseconds earlier (negative: later).")] = "auto",
     overwrite: Annotated[bool, typer.Option(help="Replace an existing scene folder.")] = False,
     shard: Annotated[str | None, typer.Option(
         help="Corpus mode: process only shard K/N of the sorted videos (e.g. 2/8).")] = None,

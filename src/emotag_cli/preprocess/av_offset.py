@@ -164,7 +164,8 @@ def shift_audio(wav: np.ndarray, delay_ms: float) -> np.ndarray:
 def check_av_offset(wav: np.ndarray, landmarks: np.ndarray, fps: float, setting: str, name: str,
                     reporter) -> tuple[np.ndarray, dict]:
     """Measure the offset of a scene's audio and act on ``setting`` (``PreprocessConfig.av_offset``):
-    "warn" warns above ``WARN_FRAMES``; "auto" also shifts the audio by a reliable offset above it;
+    "warn" warns above ``WARN_FRAMES``; "auto" (the default) shifts the audio by a reliable offset
+    above it and warns when the best lag is above it but not reliable, or cannot be measured;
     a number shifts the audio by that many ms. Returns (audio to store, the manifest record)."""
     found = measure(wav, landmarks, fps)
     record: dict = {"measured": found.to_dict(), "setting": setting, "applied_ms": 0.0}
@@ -178,6 +179,8 @@ def check_av_offset(wav: np.ndarray, landmarks: np.ndarray, fps: float, setting:
         return wav, record
     if setting == "auto":
         if not found.reliable:
+            if np.isfinite(found.correlation) and abs(found.offset_frames) <= WARN_FRAMES:
+                return wav, record          # nothing to correct, reliable or not
             why = (f"best r {found.correlation:.2f}" if np.isfinite(found.correlation)
                    else f"under {MIN_SECONDS:g} s of audio with a face")
             reporter.warn(f"{name}: the audio's offset from the lips could not be measured reliably ({why}); "

@@ -122,3 +122,54 @@ def test_the_script_writes_directions_the_product_loads(avatar, speech_file, tmp
     subprocess.run([*cmd[:-1], str(again), "--directions", str(out), "--steps", "1"], check=True,
                    capture_output=True, timeout=600)
     assert json.loads(again.read_text())["provenance"]["refined"]["data_directions"] == record["data_directions"]
+
+
+def test_an_avatar_refined_on_its_own_clip_keeps_working(avatar, tmp_path, speech_file):
+    """`emotag adapt --refine-emotions N`: the avatar's anchor moves to the refined directions,
+    its manifest says so and still verifies, and it renders."""
+    import dataclasses
+    import shutil
+
+    from emotag_cli.config import RenderConfig
+    from emotag_cli.synthesis.emotion_refine import AVATAR_SETTINGS, refine_avatar
+    from emotag_cli.synthesis.render import render
+
+    copy = tmp_path / "avatar"
+    shutil.copytree(avatar, copy)
+    before = Avatar.open(copy).motion_config().emotion_directions
+    steps = []
+    summary = refine_avatar(copy, dataclasses.replace(AVATAR_SETTINGS, steps=2, size=128), log=lambda _: None,
+                            progress=steps.append)
+    assert steps == [1, 1] and set(summary) == set(before["emotions"])
+    refined = Avatar.open(copy)                               # hashes re-checked
+    after = refined.motion_config().emotion_directions
+    assert not np.allclose(after["directions"], before["directions"])
+    anchor = refined.motion_model().decoder.anchor
+    for name, row, m in zip(after["emotions"], after["directions"], after["magnitude"]):
+        i = EMOTIONS.index(name)
+        assert np.allclose(anchor.directions[i].numpy(), row, atol=1e-6)
+        assert float(anchor.scale[i].detach()) == pytest.approx(m, rel=1e-5)
+        assert m <= AVATAR_SETTINGS.max_factor * before["magnitude"][before["emotions"].index(name)] + 1e-6
+    assert refined.manifest["emotion_refinement"]["start"]["directions"] == before["directions"]
+    assert not list(tmp_path.glob(".avatar.refine-*"))
+    out = render(copy, speech_file("emotalk_happy.wav"), tmp_path / "happy.mp4",
+                 RenderConfig(emotion="happy", intensity=1.0, size=96))
+    assert out["frames"] > 0
+
+
+def test_adapt_refines_emotions_when_asked_and_refuses_a_negative_count(scenes, prior, tmp_path):
+    import os
+
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
+    base = [sys.executable, "-m", "emotag_cli.cli", "adapt", str(scenes[0]), "--prior", str(prior), "--seconds", "1",
+            "--iterations", "2", "--warmup", "1", "--gaussians", "300", "--size", "64", "--device", "cpu"]
+    bad = subprocess.run([*base, "-o", str(tmp_path / "bad"), "--refine-emotions", "-1"], capture_output=True,
+                         text=True, env=env, timeout=600)
+    assert bad.returncode == 2 and "--refine-emotions must be 0 or more steps, got -1" in bad.stderr
+    assert not (tmp_path / "bad").exists()
+    good = subprocess.run([*base, "-o", str(tmp_path / "avatar"), "--refine-emotions", "1"], capture_output=True,
+                          text=True, env=env, timeout=600)
+    assert good.returncode == 0, good.stderr
+    manifest = json.loads((tmp_path / "avatar" / "manifest.json").read_text())
+    assert manifest["emotion_refinement"]["settings"]["steps"] == 1
+    Avatar.open(tmp_path / "avatar")

@@ -24,6 +24,7 @@ itself, found without gradient), grey, area-resized to the network's input.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -32,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..avatar import Avatar
+from ..avatar import AVATAR_KIND, AVATAR_VERSION, Avatar
 from ..contract import EMOTIONS
 from ..forward.frame import ForwardModel
 from ..gaussians.render import composite
@@ -169,10 +170,11 @@ def allowed(v: Tensor, opening: Tensor, n_expr: int, limit: float) -> Tensor:
 
 def refine_directions(directions: EmotionDirections, avatars: list[CalibrationAvatar], teacher: EmotionTeacher,
                       opening: np.ndarray, settings: RefineSettings = RefineSettings(), log=print,
-                      ) -> tuple[EmotionDirections, dict]:
+                      progress=None) -> tuple[EmotionDirections, dict]:
     """Refined directions (same head model, classes and provenance, plus a "refined" record) and
     a per-class summary: angle to the data direction (degrees), ‖v‖ / m, mean p(k) over the
-    first and last steps' renders."""
+    first and last steps' renders. ``log(line)`` gets a line every 10 steps, ``progress(1)`` a
+    call every step."""
     from ..preprocess.face_mesh import FaceMesh
     from ..preprocess.mediapipe_log import quiet_native_stderr
 
@@ -214,9 +216,11 @@ def refine_directions(directions: EmotionDirections, avatars: list[CalibrationAv
                 for k in directions.emotions:
                     v[k].copy_(allowed(v[k], unit_opening, n_expr, settings.max_factor * magnitude[k]))
             if step % 10 == 0 or step == settings.steps - 1:
-                said = (f"{k} p {history[k][-1]:.2f} |v|/m {float(v[k].norm()) / magnitude[k]:.2f}"
+                said = (f"{k} p {history[k][-1]:.2f} |v|/m {float(v[k].detach().norm()) / magnitude[k]:.2f}"
                         for k in directions.emotions)
                 log(f"step {step}: " + ", ".join(said))
+            if progress is not None:
+                progress(1)
     rows, mags, summary = [], [], {}
     window = max(1, settings.steps // 5)
     for i, k in enumerate(directions.emotions):
@@ -227,8 +231,7 @@ def refine_directions(directions: EmotionDirections, avatars: list[CalibrationAv
         cos = float(rows[-1] @ directions.directions[i])
         summary[k] = {"angle_deg": round(float(np.degrees(np.arccos(np.clip(cos, -1, 1)))), 1),
                       "factor": round(norm / float(directions.magnitude[i]), 3),
-                      "p_first": round(float(np.nanmean(history[k][:window])), 3),
-                      "p_last": round(float(np.nanmean(history[k][-window:])), 3)}
+                      "p_first": _finite_mean(history[k][:window]), "p_last": _finite_mean(history[k][-window:])}
     provenance = dict(directions.provenance)
     provenance["refined"] = {
         "method": "each direction moved on renders of calibration avatars by gradient through the renderer and "
@@ -243,5 +246,68 @@ def refine_directions(directions: EmotionDirections, avatars: list[CalibrationAv
     return refined, summary
 
 
-__all__ = ["CalibrationAvatar", "RefineSettings", "allowed", "prepare_avatar", "refine_directions",
-           "render_frame", "teacher_input"]
+def _finite_mean(values: list[float]) -> float:
+    """Mean of the finite values, rounded (NaN when a face was found on none of those renders)."""
+    finite = [v for v in values if np.isfinite(v)]
+    return round(float(np.mean(finite)), 3) if finite else float("nan")
+
+
+# A refinement of one avatar on its own adaptation clip starts from the shipped (already refined)
+# directions, so it may only grow them by half (measured: docs/reference/emotion-and-identity.md).
+AVATAR_SETTINGS = RefineSettings(steps=200, max_factor=1.5)
+
+
+def refine_avatar(path: Path, settings: RefineSettings = AVATAR_SETTINGS, log=print, progress=None) -> dict:
+    """Refine the emotion directions of the avatar at ``path`` on renders of itself speaking its
+    own adaptation clip (the scene's audio over the training frames), and write them into its
+    motion network's anchor (s_k = ‖v_k‖), atomically. Returns the per-class summary."""
+    import shutil
+
+    from ..artifact import read_manifest, write_manifest
+    from ..errors import EmotagError
+    from ..head.emotion_estimate import lip_opening_gradient
+    from ..motion.emotion_residual import EmotionAnchor
+    from ..preprocess.emotion import emotion_teacher
+    from ..scene import AUDIO_RATE, Scene
+
+    path = Path(path)
+    avatar = Avatar.open(path)
+    record = avatar.motion_config().emotion_directions
+    if record is None:
+        raise EmotagError(f"avatar {path}: its motion network has no emotion directions to refine "
+                          "(its prior was trained without them)")
+    scene_path = Path(avatar.manifest.get("scene", {}).get("path", ""))
+    if not (scene_path / "manifest.json").is_file():
+        raise EmotagError(f"avatar {path}: its scene {scene_path} is gone; the emotion refinement renders the "
+                          "avatar speaking its adaptation clip")
+    scene = Scene.open(scene_path, check_files=False)
+    first, end = avatar.manifest["train_frames"]
+    wav = scene.audio()[int(first / scene.fps * AUDIO_RATE):int(end / scene.fps * AUDIO_RATE)]
+    directions = EmotionDirections.from_record(record, f"avatar {path}")
+    model = avatar.head_model()
+    opening = lip_opening_gradient(model, model.n_expr, directions.directions.shape[1] - model.n_expr)
+    refined, summary = refine_directions(directions, [prepare_avatar(path, wav, AUDIO_RATE, directions, settings.size)],
+                                         emotion_teacher("auto"), opening, settings, log, progress)
+    anchor = EmotionAnchor(refined.record(), directions.directions.shape[1])
+    tmp, old = path.parent / f".{path.name}.refine-tmp", path.parent / f".{path.name}.refine-old"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(path, tmp)
+    manifest = read_manifest(tmp, AVATAR_KIND, AVATAR_VERSION)
+    state = torch.load(tmp / "grmn.pt", map_location="cpu", weights_only=True)
+    state["decoder.anchor.directions"] = anchor.directions
+    state["decoder.anchor.span"] = anchor.span
+    state["decoder.anchor.log_scale"] = anchor.log_scale.detach()
+    torch.save(state, tmp / "grmn.pt")
+    manifest["motion"]["emotion_directions"] = refined.record()
+    manifest["emotion_refinement"] = {"settings": asdict(settings), "teacher": refined.provenance["refined"]["teacher"],
+                                      "frames": [first, end], "summary": summary,
+                                      "start": {"directions": record["directions"], "magnitude": record["magnitude"]}}
+    write_manifest(tmp, manifest)
+    os.replace(path, old)
+    os.replace(tmp, path)
+    shutil.rmtree(old)
+    return summary
+
+
+__all__ = ["AVATAR_SETTINGS", "CalibrationAvatar", "RefineSettings", "allowed", "prepare_avatar", "refine_avatar",
+           "refine_directions", "render_frame", "teacher_input"]

@@ -38,17 +38,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-o", "--out", type=Path, required=True)
     args = ap.parse_args(argv)
 
-    import torch
 
-    from emotag_cli.avatar import Avatar
     from emotag_cli.head.emotion_directions import load_emotion_directions, save_emotion_directions
-    from emotag_cli.head.emotion_estimate import lip_opening_gradient
     from emotag_cli.media.audio import decode_audio
     from emotag_cli.preprocess.emotion import emotion_teacher
     from emotag_cli.scene import AUDIO_RATE
     from emotag_cli.synthesis.emotion_refine import prepare_avatar, refine_directions
 
-    torch.manual_seed(0)
     settings = RefineSettings(**{f.name: getattr(args, f.name) for f in dataclasses.fields(RefineSettings)})
     directions = load_emotion_directions(args.directions)
     if "refined" in directions.provenance:                  # start again from the real faces' directions
@@ -61,9 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     wav = wav[:int(args.seconds * AUDIO_RATE)]
     t0 = time.perf_counter()
     avatars = [prepare_avatar(a, wav, AUDIO_RATE, directions, settings.size) for a in args.avatars]
-    model = Avatar.open(args.avatars[0]).head_model()
-    opening = lip_opening_gradient(model, model.n_expr, directions.directions.shape[1] - model.n_expr)
-    refined, summary = refine_directions(directions, avatars, emotion_teacher("auto"), opening, settings,
+    refined, summary = refine_directions(directions, avatars, emotion_teacher("auto"), settings,
                                          log=lambda s: print(s, flush=True))
     refined.provenance["refined"]["audio"] = args.audio.name
     refined.provenance["refined"]["seconds"] = args.seconds

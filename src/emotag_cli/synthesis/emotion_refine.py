@@ -169,18 +169,20 @@ def allowed(v: Tensor, opening: Tensor, n_expr: int, limit: float) -> Tensor:
 
 
 def refine_directions(directions: EmotionDirections, avatars: list[CalibrationAvatar], teacher: EmotionTeacher,
-                      opening: np.ndarray, settings: RefineSettings = RefineSettings(), log=print,
+                      settings: RefineSettings = RefineSettings(), log=print,
                       progress=None) -> tuple[EmotionDirections, dict]:
     """Refined directions (same head model, classes and provenance, plus a "refined" record) and
     a per-class summary: angle to the data direction (degrees), ‖v‖ / m, mean p(k) over the
     first and last steps' renders. ``log(line)`` gets a line every 10 steps, ``progress(1)`` a
     call every step."""
+    from ..head.emotion_estimate import lip_opening_gradient
     from ..preprocess.face_mesh import FaceMesh
     from ..preprocess.mediapipe_log import quiet_native_stderr
 
     gen = np.random.default_rng(settings.seed)
-    unit_opening = torch.from_numpy(opening / max(np.linalg.norm(opening), 1e-30)).float()
     n_expr = avatars[0].n_expr
+    opening = lip_opening_gradient(avatars[0].forward.model, n_expr, directions.directions.shape[1] - n_expr)
+    unit_opening = torch.from_numpy(opening / max(np.linalg.norm(opening), 1e-30)).float()
     magnitude = {k: float(m) for k, m in zip(directions.emotions, directions.magnitude)}
     start = {k: torch.from_numpy(directions.magnitude[i] * directions.directions[i]).float()
              for i, k in enumerate(directions.emotions)}
@@ -265,7 +267,6 @@ def refine_avatar(path: Path, settings: RefineSettings = AVATAR_SETTINGS, log=pr
 
     from ..artifact import read_manifest, write_manifest
     from ..errors import EmotagError
-    from ..head.emotion_estimate import lip_opening_gradient
     from ..motion.emotion_residual import EmotionAnchor
     from ..preprocess.emotion import emotion_teacher
     from ..scene import AUDIO_RATE, Scene
@@ -284,10 +285,8 @@ def refine_avatar(path: Path, settings: RefineSettings = AVATAR_SETTINGS, log=pr
     first, end = avatar.manifest["train_frames"]
     wav = scene.audio()[int(first / scene.fps * AUDIO_RATE):int(end / scene.fps * AUDIO_RATE)]
     directions = EmotionDirections.from_record(record, f"avatar {path}")
-    model = avatar.head_model()
-    opening = lip_opening_gradient(model, model.n_expr, directions.directions.shape[1] - model.n_expr)
     refined, summary = refine_directions(directions, [prepare_avatar(path, wav, AUDIO_RATE, directions, settings.size)],
-                                         emotion_teacher("auto"), opening, settings, log, progress)
+                                         emotion_teacher("auto"), settings, log, progress)
     anchor = EmotionAnchor(refined.record(), directions.directions.shape[1])
     tmp, old = path.parent / f".{path.name}.refine-tmp", path.parent / f".{path.name}.refine-old"
     shutil.rmtree(tmp, ignore_errors=True)

@@ -34,10 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=6.0)
     ap.add_argument("--directions", type=Path, default=None, help="directions to start from (default: shipped)")
     for f in dataclasses.fields(RefineSettings):
-        ap.add_argument("--" + f.name.replace("_", "-"), type=type(getattr(d, f.name)), default=getattr(d, f.name))
+        default = getattr(d, f.name)
+        kind = float if default is None else type(default)          # None: an optional number, off by default
+        ap.add_argument("--" + f.name.replace("_", "-"), type=kind, default=default)
     ap.add_argument("-o", "--out", type=Path, required=True)
     args = ap.parse_args(argv)
-
 
     from emotag_cli.head.emotion_directions import load_emotion_directions, save_emotion_directions
     from emotag_cli.media.audio import decode_audio

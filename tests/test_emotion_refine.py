@@ -141,6 +141,7 @@ def test_an_avatar_refined_on_its_own_clip_keeps_working(avatar, tmp_path, speec
     summary = refine_avatar(copy, dataclasses.replace(AVATAR_SETTINGS, steps=2, size=128), log=lambda _: None,
                             progress=steps.append)
     assert steps == [1, 1] and set(summary) == set(before["emotions"])
+    assert all(row["strain_excess_max"] >= 0 and row["strain"]["max"] > 0 for row in summary.values())
     refined = Avatar.open(copy)                               # hashes re-checked
     after = refined.motion_config().emotion_directions
     assert not np.allclose(after["directions"], before["directions"])

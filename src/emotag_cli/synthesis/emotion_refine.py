@@ -11,6 +11,10 @@ on renders of *calibration* avatars, by gradient through the renderer and the te
     L_k = mean_t relu(−log p_teacher(k | render_t) + log p_target)      frames read as k at p ≥ p_target add 0
           + anchor · ‖v_k − m_k·E_k‖² / m_k²                           stay near the real faces' change
 
+With ``strain_slack`` set, a third term, strain_weight · Σ_edges relu(|strain_e(v_k)| − |strain_e(m_k·E_k)|
+− strain_slack)², keeps every edge of the mesh within ``strain_slack`` of the strain the starting
+direction gives it (head/edge_strain.py): Gaussians scale with their triangles, and a brow or lip
+stretched further than the avatar ever saw renders as a streak the teacher may reward.
 After each step v_k is held to what a direction may be: no jaw part, no inner-lip opening (as the
 estimate: an emotion neither opens nor seals the mouth) and ‖v_k‖ ≤ max_factor·m_k. The refined
 direction is v_k/‖v_k‖ and its magnitude ‖v_k‖. The teacher is the one SEG trains against (the
@@ -58,6 +62,8 @@ class RefineSettings:
     max_factor: float = 3.0      # ‖v_k‖ ≤ max_factor · m_k
     target_p: float = 0.9        # a frame the teacher reads as k with p ≥ target_p adds no loss
     seed: int = 0
+    strain_slack: float | None = None   # None: off; else no mesh edge may strain more than the start did + this
+    strain_weight: float = 100.0        # weight of Σ_edges relu(|strain(v_k)| − bound)²
 
 
 @dataclass
@@ -170,11 +176,13 @@ def allowed(v: Tensor, opening: Tensor, n_expr: int, limit: float) -> Tensor:
 
 def refine_directions(directions: EmotionDirections, avatars: list[CalibrationAvatar], teacher: EmotionTeacher,
                       settings: RefineSettings = RefineSettings(), log=print,
-                      progress=None) -> tuple[EmotionDirections, dict]:
+                      progress=None, find_box=None) -> tuple[EmotionDirections, dict]:
     """Refined directions (same head model, classes and provenance, plus a "refined" record) and
     a per-class summary: angle to the data direction (degrees), ‖v‖ / m, mean p(k) over the
     first and last steps' renders. ``log(line)`` gets a line every 10 steps, ``progress(1)`` a
-    call every step."""
+    call every step. ``find_box(image)`` gives the teacher's square box of a render (default:
+    ``face_box`` with MediaPipe, as the teacher's own pipeline finds it)."""
+    from ..head.edge_strain import EdgeStrain, excess_strain, strain_summary
     from ..head.emotion_estimate import lip_opening_gradient
     from ..preprocess.face_mesh import FaceMesh
     from ..preprocess.mediapipe_log import quiet_native_stderr
@@ -189,10 +197,18 @@ def refine_directions(directions: EmotionDirections, avatars: list[CalibrationAv
     v = {k: torch.nn.Parameter(allowed(start[k], unit_opening, n_expr, float("inf")).clone())
          for k in directions.emotions}
     opt = torch.optim.Adam(list(v.values()), lr=settings.lr)
+    strain = bound = None
+    if settings.strain_slack is not None:
+        strain = EdgeStrain(avatars[0].forward.model, avatars[0].shape[0])
+        with torch.no_grad():
+            bound = {k: strain(v[k][:n_expr]).abs() + settings.strain_slack for k in directions.emotions}
     history: dict[str, list[float]] = {k: [] for k in directions.emotions}
     teacher.network.eval().requires_grad_(False)
     log_target = float(np.log(settings.target_p))
     with quiet_native_stderr(), FaceMesh() as mesh:
+        if find_box is None:
+            def find_box(image: Tensor) -> np.ndarray | None:
+                return face_box(image, mesh, teacher)
         for step in range(settings.steps):
             opt.zero_grad()
             for k in directions.emotions:
@@ -202,13 +218,15 @@ def refine_directions(directions: EmotionDirections, avatars: list[CalibrationAv
                     a = avatars[int(gen.integers(len(avatars)))]
                     t = int(gen.choice(a.speech if len(a.speech) else np.arange(len(a.src))))
                     image = render_frame(a, t, a.motion[k][t] + v[k], settings.size)
-                    box = face_box(image, mesh, teacher)
+                    box = find_box(image)
                     if box is None:
                         continue
                     logp = torch.log_softmax(teacher.network(teacher_input(image, box, teacher)).double(), -1)[0, c]
                     terms.append(torch.relu(log_target - logp))
-                    ps.append(float(logp.exp()))
+                    ps.append(float(logp.detach().exp()))
                 loss = settings.anchor * ((v[k] - start[k]) ** 2).sum() / magnitude[k] ** 2
+                if strain is not None:
+                    loss = loss + settings.strain_weight * (excess_strain(strain(v[k][:n_expr]), bound[k]) ** 2).sum()
                 if terms:
                     loss = loss + torch.stack(terms).mean().float()
                 loss.backward()
@@ -234,11 +252,18 @@ def refine_directions(directions: EmotionDirections, avatars: list[CalibrationAv
         summary[k] = {"angle_deg": round(float(np.degrees(np.arccos(np.clip(cos, -1, 1)))), 1),
                       "factor": round(norm / float(directions.magnitude[i]), 3),
                       "p_first": _finite_mean(history[k][:window]), "p_last": _finite_mean(history[k][-window:])}
+        if strain is not None:
+            with torch.no_grad():
+                final_strain = strain(v[k].detach()[:n_expr])
+                summary[k]["strain"] = strain_summary(final_strain)
+                summary[k]["strain_excess_max"] = round(float(excess_strain(final_strain, bound[k]).max()), 3)
     provenance = dict(directions.provenance)
+    held = "; every mesh edge's strain held within strain_slack of the start's" if strain is not None else ""
     provenance["refined"] = {
         "method": "each direction moved on renders of calibration avatars by gradient through the renderer and "
                   "the emotion teacher (synthesis/emotion_refine.py): maximise p(k) up to target_p, with a "
-                  "penalty on the distance to the data direction; jaw and inner-lip opening kept out",
+                  "penalty on the distance to the data direction; jaw and inner-lip opening kept out"
+                  + held,
         "settings": asdict(settings), "teacher": teacher.id, "avatars": [a.name for a in avatars],
         "data_directions": {"directions": directions.directions.round(6).tolist(),
                             "magnitude": directions.magnitude.round(6).tolist()},
@@ -256,7 +281,7 @@ def _finite_mean(values: list[float]) -> float:
 
 # A refinement of one avatar on its own adaptation clip starts from the shipped (already refined)
 # directions, so it may only grow them by half (measured: docs/reference/emotion-and-identity.md).
-AVATAR_SETTINGS = RefineSettings(steps=200, max_factor=1.5)
+AVATAR_SETTINGS = RefineSettings(steps=200, max_factor=1.5, strain_slack=0.1)
 
 
 def refine_avatar(path: Path, settings: RefineSettings = AVATAR_SETTINGS, log=print, progress=None) -> dict:

@@ -3,7 +3,8 @@
 sample video → preprocess (the shipped prior's audio encoder) → track → adapt on its first 5 s
 (the prior that ships with emotag; nothing is pretrained here) → render a different speech clip at
 256 px with an emotion timeline → demo/demo.mp4, beside it demo/contact_sheet.png (one row per
-emotion of the timeline, four moments of each) and demo/eval.txt (`emotag eval` of the render).
+emotion of the timeline, four moments of each) and demo/eval.txt (`emotag eval` of the render,
+with the emotion teacher's reading of each segment of the timeline).
 Prints each stage's wall time and the total.
 
 `make demo VIDEO=talk.mp4 SPEECH=speech.wav` uses your own clip (a person speaking, 5 s or more)
@@ -104,11 +105,12 @@ def main() -> None:
     seconds = sf.info(speech).duration if speech.endswith(".wav") else 5.0
     frames = OUT / "frames"
     shutil.rmtree(frames, ignore_errors=True)
-    movie = last_line(run("render", ["render", avatar, "--audio", speech, "--emotion", timeline(seconds),
-                                     "--intensity", "0.8", "--size", "256", "--frames", str(frames),
+    emotions = timeline(seconds)
+    movie = last_line(run("render", ["render", avatar, "--audio", speech, "--emotion", emotions,
+                                     "--intensity", "1", "--size", "256", "--frames", str(frames),
                                      "-o", str(OUT / "demo.mp4"), "--overwrite"], times))
     contact_sheet(frames, len(list(frames.glob("*.png"))), OUT / "contact_sheet.png")
-    report = run("eval", ["eval", movie], times)
+    report = run("eval", ["eval", movie, "--emotion", emotions], times)
     (OUT / "eval.txt").write_text(report)
     print(report)
     total = time.perf_counter() - t0

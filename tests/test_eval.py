@@ -319,6 +319,22 @@ def test_emotion_scores_on_known_distributions():
     assert accuracy == pytest.approx(1 / 3) and prob == pytest.approx(0.7 / 3)
     with pytest.raises(EmotagError, match="unknown emotion"):
         emotion_scores(probs, valid, "joy")
+    # Per-frame requests (a timeline): sad, happy, unscored (-1), and the faceless frame.
+    accuracy, prob, used = emotion_scores(probs, valid, np.array([4, 3, -1, 4]))
+    assert used == 2 and accuracy == pytest.approx(1.0) and prob == pytest.approx((0.8 + 0.6) / 2)
+
+
+def test_timeline_targets_follow_the_renderers_weights():
+    from emotag_cli.evaluation.emotion_accuracy import timeline_targets
+
+    targets = timeline_targets("happy:0-2,sad:2-4", 150, 25.0)          # 6 s: neutral after 4 s
+    happy, sad, neutral = 3, 4, 6
+    assert (targets[:40] == happy).sum() >= 34 and (targets[55:95] == sad).all()
+    assert (targets[110:] == neutral).all()
+    fade = targets[44:56]
+    assert (fade == -1).any() and set(fade.tolist()) <= {happy, sad, -1}   # the cross-fade is not scored
+    with pytest.raises(EmotagError, match="ends before it starts"):
+        timeline_targets("sad:3-1", 50, 25.0)
 
 
 # ---------------------------------------------------------------- end to end on a small real clip
@@ -408,6 +424,8 @@ def test_reference_errors(small_clip, tmp_path):
         evaluate(video, reference=tmp_path / "folder")
     with pytest.raises(EmotagError, match="unknown emotion"):
         evaluate(video, emotion="elated")
+    with pytest.raises(EmotagError, match="unknown emotion 'elated'"):
+        evaluate(video, emotion="happy:0-1,elated:1-2")
 
 
 def test_lengths_and_sizes_that_differ_compare_the_common_prefix(small_clip, tmp_path):
@@ -503,6 +521,12 @@ def test_emotion_accuracy_on_the_sad_mead_clip(tmp_path):
     happy = evaluate(video, emotion="happy")["metrics"]
     assert sad["emotion_accuracy"]["value"] > 0.8 and sad["emotion_probability"]["value"] > 0.6
     assert happy["emotion_accuracy"]["value"] < 0.05 and happy["emotion_probability"]["value"] < 0.05
+    # The same clip scored against a timeline: its sad half is right, its "happy" half wrong.
+    timeline = evaluate(video, emotion="sad:0-1.8,happy:1.8-4")["metrics"]
+    assert timeline["emotion_accuracy_sad_0_1p8"]["value"] > 0.8
+    assert timeline["emotion_accuracy_happy_1p8_4"]["value"] < 0.05
+    assert 0.2 < timeline["emotion_accuracy"]["value"] < 0.8
+    assert timeline["emotion_accuracy"]["frames_scored"] < sad["emotion_accuracy"]["frames_scored"]   # the fade
 
 
 def test_to_json_is_strict_json_with_non_finite_numbers_as_strings():

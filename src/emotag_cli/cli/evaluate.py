@@ -17,7 +17,8 @@ def eval_command(
                             "framing. Without it only the lip-sync and emotion metrics run.")] = None,
     emotion: Annotated[str | None, typer.Option(
         help="Requested emotion (angry, disgust, fear, happy, sad, surprise, neutral) for the emotion "
-             "accuracy.")] = None,
+             "accuracy, or the timeline given to render ('happy:0-3,sad:3-6'): then each frame is scored "
+             "against its segment's class, with a row per segment.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of a table.")] = False,
     max_frames: Annotated[int | None, typer.Option(help="Evaluate only the first N frames.")] = None,
     openface_csv: Annotated[Path | None, typer.Option(

@@ -30,7 +30,7 @@ from ..preprocess.face_mesh import N_REFINED, FaceMesh
 from ..preprocess.mediapipe_log import quiet_native_stderr
 from ..progress import Reporter, quiet
 from . import au_error, lip_figures, sync, syncnet
-from .emotion_accuracy import emotion_index, emotion_scores
+from .emotion_accuracy import emotion_index, emotion_scores, is_timeline, timeline_segments, timeline_targets
 from .landmarks68 import N_POINTS, Landmarks68
 from .lmd import mouth_distances
 from .lpips import load_lpips
@@ -301,12 +301,34 @@ def _emotion(acc: _Accumulator, emotion: str | None, teacher, teacher_reason: st
         m.details = details
     if emotion is None:
         return [m.missing("no --emotion given") for m in metrics]
-    acc_value, prob, used = emotion_scores(acc.emotion, valid, emotion)
+    if not is_timeline(emotion):
+        return _scored(metrics, acc.emotion, valid, emotion, f"{teacher.id}, requested {emotion.lower()}")
+    targets = timeline_targets(emotion, len(valid), FPS)
+    _scored(metrics, acc.emotion, valid, targets, f"{teacher.id}, the timeline's class at each frame "
+                                                   "(cross-fades not scored)")
+    t = np.arange(len(valid)) / FPS
+    for name, start, end in timeline_segments(emotion):
+        inside = np.where((t >= start) & (t < end), targets, -1)
+        label = f"{name} {start:g}-{end:g} s"
+        key = f"{name}_{start:g}_{end:g}".replace(".", "p")
+        metrics += _scored([Metric(f"emotion_accuracy_{key}", f"Emotion accuracy, {label}", "%", "higher"),
+                            Metric(f"emotion_probability_{key}", f"p({name}), {label}", "", "higher")],
+                           acc.emotion, valid, inside, f"{teacher.id}, requested {name}",
+                           covered=int(((t >= start) & (t < end)).sum()))
+    return metrics
+
+
+def _scored(metrics: list[Metric], probs: np.ndarray, valid: np.ndarray, target, source: str,
+            covered: int | None = None) -> list[Metric]:
+    """``metrics`` (accuracy, probability) filled from ``emotion_scores(probs, valid, target)``;
+    ``covered``: the frames they are about (default: all), for the unscored count."""
+    acc_value, prob, used = emotion_scores(probs, valid, target)
     for m, value in zip(metrics, (acc_value, prob)):
-        m.source = f"{teacher.id}, requested {emotion.lower()}"
-        m.frames_scored, m.frames_unscored = used, len(valid) - used
+        m.source = source
+        m.frames_scored, m.frames_unscored = used, (len(valid) if covered is None else covered) - used
         if used == 0:
-            m.missing("no rendered frame has a face")
+            m.missing("no rendered frame has a face" if isinstance(target, str) or not valid.any()
+                      else "no frame with a face falls in it (past the video's end?)")
         else:
             m.value = value
     return metrics
@@ -320,13 +342,17 @@ def evaluate(video: Path | str, reference: Path | str | None = None, emotion: st
 
     reference: a scene folder or a video of the same person and framing, or None for the metrics
     that need no reference (lip-sync proxy, emotion). emotion: the requested emotion (one of
-    ``EMOTIONS``) for the emotion accuracy. max_frames: evaluate only the first frames.
+    ``EMOTIONS``, or a timeline as render takes it) for the emotion accuracy. max_frames: evaluate
+    only the first frames.
     openface_csv: (rendered, reference) OpenFace FeatureExtraction CSVs for the paper's AUE.
     max_offset: the AV-sync proxy's offset search, frames.
     """
     reporter = reporter or quiet()
     if emotion is not None:
-        emotion_index(emotion)
+        if is_timeline(emotion):
+            timeline_segments(emotion)                   # a malformed timeline stops here, with render's message
+        else:
+            emotion_index(emotion)
     if max_frames is not None and max_frames < 1:
         raise EmotagError(f"--max-frames must be at least 1, got {max_frames}")
     if max_offset < 0:

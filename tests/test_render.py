@@ -105,6 +105,8 @@ def test_render_refusals(avatar, tmp_path, scenes, speech_file):
         render(scenes[0], speech, tmp_path / "y.mp4")
     with pytest.raises(EmotagError, match="--intensity"):
         render(avatar, speech, tmp_path / "z.mp4", RenderConfig(emotion="happy", intensity=1.5))
+    with pytest.raises(EmotagError, match="--emotion-mouth must be speech or free, got 'open'"):
+        render(avatar, speech, tmp_path / "v.mp4", RenderConfig(emotion="happy", emotion_mouth="open"))
     with pytest.raises(EmotagError, match="tracked scene first"):
         render(avatar, speech, tmp_path / "w.mp4", RenderConfig(drive=str(speech)))
     assert not any(p.suffix == ".mp4" and p.name != "x.mp4" for p in tmp_path.iterdir())

@@ -434,13 +434,16 @@ class AdaptConfig(RunSettings, GaussianSettings, OptimSettings, LossWeightSettin
 class RenderConfig:
     """Settings of ``emotag render`` (docs/commands/render.md).
 
-    emotion / intensity: the request (synthesis/timeline.py); drive: the pose source; background:
+    emotion / intensity: the request (synthesis/timeline.py); emotion_mouth: "free" (the motion as
+    the network has it) or "speech" (the mouth's opening and jaw from the network asked for
+    neutral, synthesis/speech_mouth.py); drive: the pose source; background:
     drive | plate | a colour; audio_encoder_path: the model folder when the avatar's encoder needs
     one; crf: H.264 quality; size: output side in pixels (None: the avatar's training size).
     """
 
     emotion: str = "auto"
     intensity: float | None = None
+    emotion_mouth: str = "free"
     drive: str = "clip"
     background: str = "drive"
     audio_encoder_path: str | None = None

@@ -226,6 +226,9 @@ def render(
              "'happy:0-3,sad:3-6' (seconds).")] = "auto",
     intensity: Annotated[float | None, typer.Option(
         help="Emotion intensity 0..1 (drives the gate); default: inferred from the audio.")] = None,
+    emotion_mouth: Annotated[str, typer.Option(
+        help="free: as the motion network has it (its emotion residual may open the jaw); speech: the "
+             "mouth opens as under neutral, the emotion changes the rest of the face.")] = "free",
     drive: Annotated[str, typer.Option(
         help="Pose and upper-face source: clip (the adaptation clip, looped), still, or a tracked scene.")] = "clip",
     background: Annotated[str, typer.Option(help="drive (the drive frame) | plate | a colour (#RRGGBB).")] = "drive",
@@ -245,7 +248,8 @@ def render(
     from ..progress import Reporter, stderr
     from ..synthesis.render import render as run
 
-    config = RenderConfig(emotion=emotion, intensity=intensity, drive=drive, background=background, size=size,
+    config = RenderConfig(emotion=emotion, intensity=intensity, emotion_mouth=emotion_mouth, drive=drive,
+                          background=background, size=size,
                           audio_encoder_path=str(audio_encoder_path) if audio_encoder_path else None)
     facts = run(avatar, audio, out, config, save_params=save_params, frames_dir=frames, overwrite=overwrite,
                 reporter=Reporter())

@@ -7,15 +7,18 @@ motion (N × 60 floats), so memory stays flat however long the audio is.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from ..artifact import atomic_folder
 from ..avatar import Avatar
 from ..config import RenderConfig
+from ..contract import EMOTIONS
 from ..errors import EmotagError
 from ..forward.frame import ForwardModel
 from ..gaussians.render import composite
@@ -23,10 +26,12 @@ from ..head.lbs import HeadPose
 from ..media.audio import decode_audio
 from ..media.encode import VideoWriter
 from ..motion.config import audio_mismatch
+from ..motion.grmn import MotionOutput
 from ..preprocess.audio_features import encoder_option, extract_audio_features, fit_audio
 from ..progress import Reporter, quiet
 from ..scene import AUDIO_RATE
 from .drive import Backdrops, drive_source, ping_pong
+from .speech_mouth import lip_gap_basis, with_speech_mouth
 from .timeline import emotion_track, require_directions
 
 MIN_SECONDS = 0.2
@@ -45,6 +50,8 @@ def render(avatar_path: Path, audio_path: Path, out: Path, config: RenderConfig 
     config = config or RenderConfig()
     reporter = reporter or quiet()
     out = Path(out)
+    if config.emotion_mouth not in ("speech", "free"):
+        raise EmotagError(f"--emotion-mouth must be speech or free, got {config.emotion_mouth!r}")
     if out.exists() and not overwrite:
         raise EmotagError(f"{out} already exists; pass --overwrite to replace it")
     if out.suffix.lower() != ".mp4":
@@ -85,7 +92,10 @@ def render(avatar_path: Path, audio_path: Path, out: Path, config: RenderConfig 
     avatar_model = ForwardModel(model, gs, mouth, grmn.mouth, avatar.static_offset())
     with reporter.step("motion"), torch.no_grad():
         aus = torch.from_numpy(np.asarray(source.aus[src], np.float32))
-        seq = grmn.sequence(torch.from_numpy(feats.astype(np.float32)), aus, avatar.identity(), emotion, intensity)
+        audio = torch.from_numpy(feats.astype(np.float32))
+        seq = grmn.sequence(audio, aus, avatar.identity(), emotion, intensity)
+        if config.emotion_mouth == "speech" and config.emotion.strip().lower() != "neutral":
+            seq = speech_mouth_of(seq, grmn, model, audio, aus, avatar.identity(), intensity)
     pose = {k: torch.from_numpy(np.asarray(v, np.float32)) for k, v in source.pose.items()}
     w2c = torch.from_numpy(np.asarray(source.w2c, np.float32))
     tmp = out.parent / f".{out.name}.tmp-{np.random.randint(1 << 30):08x}.mp4"
@@ -123,6 +133,18 @@ def render(avatar_path: Path, audio_path: Path, out: Path, config: RenderConfig 
                  **{k: v[src].numpy() for k, v in pose.items()}, shape=avatar.shape().numpy())
     return {"frames": n, "seconds_audio": seconds, "render_s": render_s, "fps": n / max(render_s, 1e-9),
             "size": size}
+
+
+def speech_mouth_of(seq: MotionOutput, grmn, model, audio: Tensor, aus: Tensor, identity: Tensor,
+                    intensity: Tensor | None) -> MotionOutput:
+    """``seq`` with the jaw and inner-lip gaps of the same network asked for neutral at the same
+    intensity (synthesis/speech_mouth.py)."""
+    neutral = torch.zeros(len(EMOTIONS))
+    neutral[EMOTIONS.index("neutral")] = 1.0
+    reference = grmn.sequence(audio, aus, identity, neutral, intensity)
+    n_expr = grmn.config.n_expr
+    delta = with_speech_mouth(seq.delta, reference.delta, lip_gap_basis(model, n_expr), n_expr)
+    return dataclasses.replace(seq, delta=delta, expr=delta[:, :n_expr], jaw=delta[:, n_expr:])
 
 
 def _non_empty(folder: Path) -> bool:

@@ -108,10 +108,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from emotag_cli.motion.timeline import parse_emotion
     from emotag_cli.preprocess.emotion import EMOTIONS, emotion_teacher
     from emotag_cli.preprocess.identity import DlibFaceEncoder
     from emotag_cli.synthesis.render import RenderConfig, render
-    from emotag_cli.synthesis.timeline import parse_emotion
 
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)

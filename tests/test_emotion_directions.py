@@ -24,7 +24,7 @@ from emotag_cli.head.emotion_directions import (
 from emotag_cli.head.emotion_estimate import EstimateSettings, LabelledClip, estimate_directions, lip_opening_gradient
 from emotag_cli.head.open_model import load_open_model, open_model_path
 from emotag_cli.motion import EMOTIONS, GRMN, emotion_request
-from emotag_cli.synthesis.timeline import emotion_track, require_directions
+from emotag_cli.motion.timeline import emotion_track, require_directions
 from test_motion import inputs, tiny_config
 
 

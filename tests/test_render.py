@@ -15,9 +15,9 @@ from emotag_cli.media.audio import decode_audio
 from emotag_cli.media.probe import probe
 from emotag_cli.media.video import decode_cfr
 from emotag_cli.motion.control import EMOTIONS, NEUTRAL
+from emotag_cli.motion.timeline import emotion_track, parse_emotion
 from emotag_cli.synthesis.drive import ping_pong
 from emotag_cli.synthesis.render import RenderConfig, render
-from emotag_cli.synthesis.timeline import emotion_track, parse_emotion
 
 
 def test_ping_pong_never_jumps():

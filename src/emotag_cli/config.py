@@ -434,7 +434,7 @@ class AdaptConfig(RunSettings, GaussianSettings, OptimSettings, LossWeightSettin
 class RenderConfig:
     """Settings of ``emotag render`` (docs/commands/render.md).
 
-    emotion / intensity: the request (synthesis/timeline.py); emotion_mouth: "free" (the motion as
+    emotion / intensity: the request (motion/timeline.py); emotion_mouth: "free" (the motion as
     the network has it) or "speech" (the mouth's opening and jaw from the network asked for
     neutral, synthesis/speech_mouth.py); drive: the pose source; background:
     drive | plate | a colour; audio_encoder_path: the model folder when the avatar's encoder needs

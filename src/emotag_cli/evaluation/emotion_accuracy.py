@@ -51,9 +51,9 @@ def is_timeline(spec: str) -> bool:
 
 def timeline_targets(spec: str, n_frames: int, fps: float, pure: float = 0.99) -> np.ndarray:
     """``[N]`` class index the renderer was asked for at each frame of timeline ``spec``, from the
-    renderer's own per-frame weights (synthesis/timeline.py); -1 inside a cross-fade (no class
+    renderer's own per-frame weights (motion/timeline.py); -1 inside a cross-fade (no class
     weighs ``pure`` or more)."""
-    from ..synthesis.timeline import emotion_track
+    from ..motion.timeline import emotion_track
 
     weights, _ = emotion_track(spec, None, n_frames, fps)
     w = weights.double().numpy()
@@ -62,7 +62,7 @@ def timeline_targets(spec: str, n_frames: int, fps: float, pure: float = 0.99) -
 
 def timeline_segments(spec: str) -> list[tuple[str, float, float]]:
     """The segments of timeline ``spec`` as (class, start s, end s)."""
-    from ..synthesis.timeline import parse_emotion
+    from ..motion.timeline import parse_emotion
 
     parsed = parse_emotion(spec)
     return [] if isinstance(parsed, str) else parsed

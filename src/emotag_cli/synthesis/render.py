@@ -27,12 +27,12 @@ from ..media.audio import decode_audio
 from ..media.encode import VideoWriter
 from ..motion.config import audio_mismatch
 from ..motion.grmn import MotionOutput
+from ..motion.timeline import emotion_track, require_directions
 from ..preprocess.audio_features import encoder_option, extract_audio_features, fit_audio
 from ..progress import Reporter, quiet
 from ..scene import AUDIO_RATE
 from .drive import Backdrops, drive_source, ping_pong
 from .speech_mouth import lip_gap_basis, with_speech_mouth
-from .timeline import emotion_track, require_directions
 
 MIN_SECONDS = 0.2
 

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from ..errors import EmotagError
-from ..motion.control import EMOTIONS, NEUTRAL, with_intensity
+from .control import EMOTIONS, NEUTRAL, with_intensity
 
 SEGMENT = re.compile(r"^\s*([a-z]+)\s*:\s*([0-9.]+)\s*-\s*([0-9.]+)\s*$")
 

@@ -308,13 +308,13 @@ def _emotion(acc: _Accumulator, emotion: str | None, teacher, teacher_reason: st
                                                    "(cross-fades not scored)")
     t = np.arange(len(valid)) / FPS
     for name, start, end in timeline_segments(emotion):
-        inside = np.where((t >= start) & (t < end), targets, -1)
+        segment = (t >= start) & (t < end)
         label = f"{name} {start:g}-{end:g} s"
         key = f"{name}_{start:g}_{end:g}".replace(".", "p")
         metrics += _scored([Metric(f"emotion_accuracy_{key}", f"Emotion accuracy, {label}", "%", "higher"),
                             Metric(f"emotion_probability_{key}", f"p({name}), {label}", "", "higher")],
-                           acc.emotion, valid, inside, f"{teacher.id}, requested {name}",
-                           covered=int(((t >= start) & (t < end)).sum()))
+                           acc.emotion, valid, np.where(segment, targets, -1), f"{teacher.id}, requested {name}",
+                           covered=int(segment.sum()))
     return metrics
 
 

@@ -55,18 +55,14 @@ def lip_opening_gradient(model, n_expr: int = 50, n_jaw: int = 3) -> np.ndarray:
     """``[n_expr + n_jaw]``: change of the inner-lip gap (upper minus lower midpoint height, metres)
     per unit of each motion coordinate of ``model`` (a HeadModel: its landmark embedding places
     MediaPipe's points 13 and 14); the jaw entries are 0 (the jaw is dropped anyway)."""
-    indices = list(model.meta.get("landmark_indices") or range(model.n_landmarks))
-    faces, bary = model.lmk_faces.numpy(), model.lmk_bary.numpy().astype(np.float64)
-    dirs = model.exprdirs.numpy().astype(np.float64)[:, :, :n_expr]                      # [V, 3, E]
+    from .lbs import landmark_expression_basis
 
-    def height(mp_index: int) -> np.ndarray:
+    indices = list(model.meta.get("landmark_indices") or range(model.n_landmarks))
+    for mp_index in INNER_LIP:
         if mp_index not in indices:
             raise EmotagError(f"head model {model.id} has no landmark for MediaPipe point {mp_index} (inner lip)")
-        row = indices.index(mp_index)
-        return np.einsum("k,ke->e", bary[row], dirs[model.faces.numpy()[faces[row]], 1, :])
-
-    up, low = INNER_LIP
-    return np.concatenate([height(up) - height(low), np.zeros(n_jaw)])
+    up, low = landmark_expression_basis(model, [indices.index(m) for m in INNER_LIP], n_expr)[:, 1].numpy()
+    return np.concatenate([up - low, np.zeros(n_jaw)])
 
 
 def _mean_top(motion: np.ndarray, score: np.ndarray, fraction: float) -> np.ndarray:

@@ -105,3 +105,13 @@ def landmarks_from_vertices(model: HeadModel, verts: torch.Tensor) -> torch.Tens
     """[B, V, 3] → [B, L, 3] through the barycentric landmark embedding."""
     tri = model.faces[model.lmk_faces]                                                  # [L, 3]
     return torch.einsum("blkc,lk->blc", verts[:, tri], model.lmk_bary)
+
+
+def landmark_expression_basis(model: HeadModel, rows: list[int], n_expr: int) -> torch.Tensor:
+    """[K, 3, n_expr] float64: how far the model's landmarks ``rows`` move per unit of each of the
+    first ``n_expr`` expression coefficients, rest pose (the expression basis through the
+    barycentric embedding; metres)."""
+    rows_t = torch.as_tensor(rows, dtype=torch.long)
+    tri = model.faces[model.lmk_faces[rows_t]].long()                                  # [K, 3]
+    dirs = model.exprdirs[..., :n_expr].double()                                        # [V, 3, E]
+    return torch.einsum("kj,kjce->kce", model.lmk_bary[rows_t].double(), dirs[tri])

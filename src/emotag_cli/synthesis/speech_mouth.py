@@ -29,6 +29,7 @@ import torch
 from torch import Tensor
 
 from ..head.landmark_scheme import mediapipe_indices
+from ..head.lbs import landmark_expression_basis
 from ..head.model import HeadModel
 from ..lip_signals import INNER_LIP_PAIRS
 
@@ -37,16 +38,12 @@ def lip_gap_basis(model: HeadModel, n_expr: int) -> Tensor:
     """``[n_expr, r]`` orthonormal basis (r ≤ 9) of the expression changes that move an inner-lip
     landmark pair's gap vector (upper minus lower point, 3D, rest pose)."""
     row = {int(m): k for k, m in enumerate(mediapipe_indices(model))}
-    tri = model.faces[model.lmk_faces].long()                                   # [L, 3]
-    dirs = model.exprdirs[..., :n_expr].double()                                # [V, 3, E]
-
-    def point(k: int) -> Tensor:                                                # [3, E] d(landmark k)/d(expr)
-        return torch.einsum("j,jce->ce", model.lmk_bary[k].double(), dirs[tri[k]])
-
-    rows = [point(row[a]) - point(row[b]) for a, b in INNER_LIP_PAIRS if a in row and b in row]
-    if not rows:
+    pairs = [(row[a], row[b]) for a, b in INNER_LIP_PAIRS if a in row and b in row]
+    if not pairs:
         raise ValueError(f"{model.id}: its landmark embedding has none of the inner-lip pairs")
-    gaps = torch.cat(rows)                                                      # [3·pairs, E]
+    upper = landmark_expression_basis(model, [a for a, _ in pairs], n_expr)          # [P, 3, E]
+    lower = landmark_expression_basis(model, [b for _, b in pairs], n_expr)
+    gaps = (upper - lower).reshape(-1, n_expr)                                  # [3·pairs, E]
     q, r = torch.linalg.qr(gaps.T)
     keep = r.diagonal().abs() > 1e-9 * r.diagonal().abs().max()
     return q[:, keep].float()

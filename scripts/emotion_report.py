@@ -3,6 +3,7 @@
     python scripts/emotion_report.py OUT_DIR --avatar A [--avatar B ...] --audio SPEECH.wav
         [--emotions angry,disgust,fear,happy,sad,surprise] [--sweep happy,sad,angry,surprise]
         [--intensities 0,0.25,0.5,0.75] [--timeline "happy:0-3,sad:3-6,angry:6-9.6"] [--size 256]
+        [--emotion-mouth free|speech]
 
 For each avatar: SPEECH rendered with ``--emotion neutral --intensity 1`` and with each emotion at
 intensity 1, then each --sweep emotion at each --intensities value (intensity 0 is the base
@@ -100,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--intensities", default="0,0.25,0.5,0.75")
     ap.add_argument("--timeline", default="happy:0-3,sad:3-6,angry:6-9.6")
     ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--emotion-mouth", default="free", help="render's --emotion-mouth (free or speech)")
     args = ap.parse_args(argv)
     if args.merge:
         return merge(args.out, args.merge)
@@ -119,12 +121,14 @@ def main(argv: list[str] | None = None) -> int:
     emotions = [e for e in args.emotions.split(",") if e]
     sweep = [e for e in args.sweep.split(",") if e]
     intensities = [float(x) for x in args.intensities.split(",") if x]
-    report: dict = {"audio": str(args.audio), "size": args.size, "teacher": teacher.id, "avatars": {}}
+    report: dict = {"audio": str(args.audio), "size": args.size, "emotion_mouth": args.emotion_mouth,
+                    "teacher": teacher.id, "avatars": {}}
     sheet_rows = []
 
     def run(avatar: Path, spec: str, intensity: float, tag: str) -> dict:
         video = args.out / f"{avatar.name}_{tag}.mp4"
-        facts = render(avatar, args.audio, video, RenderConfig(emotion=spec, intensity=intensity, size=args.size),
+        facts = render(avatar, args.audio, video, RenderConfig(emotion=spec, intensity=intensity, size=args.size,
+                                                             emotion_mouth=args.emotion_mouth),
                        overwrite=True)
         m = measure(video, teacher, encoder)
         m["fps"] = facts.get("fps")

@@ -1,6 +1,6 @@
 """Lip sync of a motion prior on unseen speakers, before and after adaptation (issue 12's figures).
 
-    python scripts/lip_sync_report.py SCENE ... [--prior PRIOR] [--adapt-iterations 300] [--json OUT]
+    python scripts/lip_sync_report.py SCENE ... [--prior PRIOR] [--adapt-iterations 300] [--lags K] [--json OUT]
 
 Each SCENE is a tracked scene of a speaker the prior never saw, with the prior's audio features
 (`emotag features SCENE --audio-encoder …`). Its first min(5 s, 60 %) are the adaptation clip,
@@ -18,7 +18,10 @@ the rest is evaluated, driven by its own audio and AUs and its tracked pose:
   (energy 35 dB or more below the loudest) and in its speech frames, beside the tracked mesh's
   (``recording_silent_mm``, ``recording_speech_mm``);
 - after adaptation, evaluate_avatar's renders: lmd, head PSNR / SSIM, opening_corr (render path);
-- seconds of each stage.
+- seconds of each stage;
+- with ``--lags K``: ``opening_corr_by_lag`` — r of the predicted gap at frame t against the
+  recorded one at t + k, k = −K … K (both frames evaluated ones), for the phones-only track and
+  each prediction: a positive best k means the prediction leads the recorded lips.
 """
 
 from __future__ import annotations
@@ -54,8 +57,18 @@ from emotag_cli.train.mouth_opening import MouthGauge  # noqa: E402
 SILENT_DB = 35.0
 
 
-def lip_figures(grmn: GRMN, scene: Scene, clip: MotionClip, model, frames: np.ndarray, still: bool) -> dict:
-    """opening_corr, av_proxy and silence of ``grmn`` on ``frames`` of ``scene``."""
+def lagged_corr(pred: np.ndarray, target: np.ndarray, max_lag: int) -> dict[int, float]:
+    """Pearson r of ``pred[t]`` and ``target[t + k]`` [T] for k = −max_lag … max_lag, over the t
+    with both inside the arrays."""
+    n = len(pred)
+    return {k: pearson(pred[max(0, -k):n - max(0, k)], target[max(0, k):n - max(0, -k)])
+            for k in range(-max_lag, max_lag + 1)}
+
+
+def lip_figures(grmn: GRMN, scene: Scene, clip: MotionClip, model, frames: np.ndarray, still: bool,
+                max_lag: int = 0) -> dict:
+    """opening_corr, av_proxy and silence of ``grmn`` on ``frames`` of ``scene`` (and the lag
+    profile of opening_corr with ``max_lag`` > 0)."""
     track = open_track(scene.path)
     aus = clip.aus.clone()
     if still:
@@ -80,13 +93,14 @@ def lip_figures(grmn: GRMN, scene: Scene, clip: MotionClip, model, frames: np.nd
     iod = np.mean([np.linalg.norm((lm[:, a, :2] + lm[:, b, :2]) / 2 - (lm[:, c, :2] + lm[:, d, :2]) / 2, axis=-1)
                    for (a, b), (c, d) in [EYE_CORNERS]], axis=0)                # inter-ocular distance, px
     silent = energy < energy.max() - SILENT_DB
-    return {"opening_corr": pearson(gaps, target),
+    lags = {"opening_corr_by_lag": lagged_corr(gaps, target, max_lag)} if max_lag > 0 else {}
+    return {**lags, "opening_corr": pearson(gaps, target),
             "av_proxy": av_sync_proxy(gaps / iod, energy).correlation,
             "silent_mm": float(mm[frames][silent].mean()) if silent.any() else float("nan"),
             "speech_mm": float(mm[frames][~silent].mean()), "silent_frames": int(silent.sum())}
 
 
-def report(scene_path: Path, prior_path: Path, work: Path, iterations: int) -> dict:
+def report(scene_path: Path, prior_path: Path, work: Path, iterations: int, max_lag: int = 0) -> dict:
     scene = Scene.open(scene_path)
     prior = Prior.open(prior_path)
     n_train = int(min(5 * scene.fps, round(0.6 * scene.n_frames)))
@@ -106,9 +120,11 @@ def report(scene_path: Path, prior_path: Path, work: Path, iterations: int) -> d
     phones = phones_opening(scene.audio(), scene.fps)[:scene.n_frames]
     target = np.array([inner_lip_gap(scene.landmarks[i, lip_mp, :2], lip_mp) for i in frames])
     out["phones_only_corr"] = pearson(phones[frames], target)
+    if max_lag > 0:
+        out["phones_only_corr_by_lag"] = lagged_corr(phones[frames], target, max_lag)
     grmn = prior.motion_model().eval()
     for still in (False, True):
-        out["prior" + ("_still" if still else "")] = lip_figures(grmn, scene, clip, model, frames, still)
+        out["prior" + ("_still" if still else "")] = lip_figures(grmn, scene, clip, model, frames, still, max_lag)
     if iterations > 0:
         t0 = time.perf_counter()
         config = AdaptConfig.preset_named("cpu", iterations=iterations, warmup=max(1, iterations // 4))
@@ -120,7 +136,7 @@ def report(scene_path: Path, prior_path: Path, work: Path, iterations: int) -> d
         avatar = Avatar.open(avatar_path)
         tuned = avatar.motion_model().eval()
         for still in (False, True):
-            out["avatar" + ("_still" if still else "")] = lip_figures(tuned, scene, clip, model, frames, still)
+            out["avatar" + ("_still" if still else "")] = lip_figures(tuned, scene, clip, model, frames, still, max_lag)
         t0 = time.perf_counter()
         rendered = evaluate_avatar(avatar, scene, frames.tolist(), reporter=quiet())
         out["render_eval"] = {k: rendered[k] for k in ("opening_corr", "opening_corr_tracked", "lmd", "lmd_tracked",
@@ -136,11 +152,12 @@ def main() -> None:
     parser.add_argument("--adapt-iterations", type=int, default=300, help="0: the prior alone")
     parser.add_argument("--work", type=Path, default=Path("build/lip_sync"))
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--lags", type=int, default=0, help="also r at lags -K..K frames (opening_corr_by_lag)")
     args = parser.parse_args()
     prior = default_prior(args.prior)
     rows = []
     for s in args.scenes:
-        row = report(s, prior, args.work, args.adapt_iterations)
+        row = report(s, prior, args.work, args.adapt_iterations, args.lags)
         print(json.dumps(row), flush=True)
         rows.append(row)
     if args.json:

@@ -1,6 +1,7 @@
 """Lip sync of a motion prior on unseen speakers, before and after adaptation (issue 12's figures).
 
-    python scripts/lip_sync_report.py SCENE ... [--prior PRIOR] [--adapt-iterations 300] [--lags K] [--json OUT]
+    python scripts/lip_sync_report.py SCENE ... [--prior PRIOR] [--adapt-iterations 300] [--lags K]
+                                      [--loudness-probe] [--json OUT]
 
 Each SCENE is a tracked scene of a speaker the prior never saw, with the prior's audio features
 (`emotag features SCENE --audio-encoder …`). Its first min(5 s, 60 %) are the adaptation clip,
@@ -19,6 +20,9 @@ the rest is evaluated, driven by its own audio and AUs and its tracked pose:
   (``recording_silent_mm``, ``recording_speech_mm``);
 - after adaptation, evaluate_avatar's renders: lmd, head PSNR / SSIM, opening_corr (render path);
 - seconds of each stage;
+- with ``--loudness-probe`` (after adaptation): ``avatar_loudness_probe`` — the recorded gap fitted
+  on the adaptation frames by a linear mix of the predicted gap and the audio's loudness, scored
+  on the evaluated frames (r, AV proxy, coefficients): does loudness carry what the phones miss?
 - with ``--lags K``: ``opening_corr_by_lag`` — r of the predicted gap at frame t against the
   recorded one at t + k, k = −K … K (both frames evaluated ones), for the phones-only track and
   each prediction: a positive best k means the prediction leads the recorded lips.
@@ -65,10 +69,10 @@ def lagged_corr(pred: np.ndarray, target: np.ndarray, max_lag: int) -> dict[int,
             for k in range(-max_lag, max_lag + 1)}
 
 
-def lip_figures(grmn: GRMN, scene: Scene, clip: MotionClip, model, frames: np.ndarray, still: bool,
-                max_lag: int = 0) -> dict:
-    """opening_corr, av_proxy and silence of ``grmn`` on ``frames`` of ``scene`` (and the lag
-    profile of opening_corr with ``max_lag`` > 0)."""
+def predicted_gaps(grmn: GRMN, scene: Scene, clip: MotionClip, model, frames: np.ndarray, still: bool
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(predicted inner-lip gap [F] px, the recording's [F] px, predicted opening above neutral [N] mm)
+    of ``grmn`` on ``frames`` (the mesh lips projected with the tracked pose and camera)."""
     track = open_track(scene.path)
     aus = clip.aus.clone()
     if still:
@@ -87,20 +91,49 @@ def lip_figures(grmn: GRMN, scene: Scene, clip: MotionClip, model, frames: np.nd
                         t["translation"])
         gaps.append(inner_lip_gap(projected_lips(model, pose, None, track.camera, i, lip_lmk), lip_mp))
         target.append(inner_lip_gap(scene.landmarks[i, lip_mp, :2], lip_mp))
-    gaps, target = np.asarray(gaps), np.asarray(target)
-    energy = frame_energy(scene.audio(), scene.n_frames)[frames]
+    return np.asarray(gaps), np.asarray(target), mm
+
+
+def inter_ocular(scene: Scene, frames: np.ndarray) -> np.ndarray:
+    """[F] the recording's inter-ocular distance, px."""
     lm = scene.landmarks[frames]
-    iod = np.mean([np.linalg.norm((lm[:, a, :2] + lm[:, b, :2]) / 2 - (lm[:, c, :2] + lm[:, d, :2]) / 2, axis=-1)
-                   for (a, b), (c, d) in [EYE_CORNERS]], axis=0)                # inter-ocular distance, px
+    return np.mean([np.linalg.norm((lm[:, a, :2] + lm[:, b, :2]) / 2 - (lm[:, c, :2] + lm[:, d, :2]) / 2, axis=-1)
+                    for (a, b), (c, d) in [EYE_CORNERS]], axis=0)
+
+
+def lip_figures(grmn: GRMN, scene: Scene, clip: MotionClip, model, frames: np.ndarray, still: bool,
+                max_lag: int = 0) -> dict:
+    """opening_corr, av_proxy and silence of ``grmn`` on ``frames`` of ``scene`` (and the lag
+    profile of opening_corr with ``max_lag`` > 0)."""
+    gaps, target, mm = predicted_gaps(grmn, scene, clip, model, frames, still)
+    energy = frame_energy(scene.audio(), scene.n_frames)[frames]
     silent = energy < energy.max() - SILENT_DB
     lags = {"opening_corr_by_lag": lagged_corr(gaps, target, max_lag)} if max_lag > 0 else {}
     return {**lags, "opening_corr": pearson(gaps, target),
-            "av_proxy": av_sync_proxy(gaps / iod, energy).correlation,
+            "av_proxy": av_sync_proxy(gaps / inter_ocular(scene, frames), energy).correlation,
             "silent_mm": float(mm[frames][silent].mean()) if silent.any() else float("nan"),
             "speech_mm": float(mm[frames][~silent].mean()), "silent_frames": int(silent.sum())}
 
 
-def report(scene_path: Path, prior_path: Path, work: Path, iterations: int, max_lag: int = 0) -> dict:
+def loudness_probe(grmn: GRMN, scene: Scene, clip: MotionClip, model, n_train: int) -> dict:
+    """Would loudness add to the prediction? Least squares of the recorded gap on the predicted
+    gap, the audio's loudness (dB above 60 below the clip's peak, / 60, in [0, 1]) and 1, fitted on
+    the adaptation frames and scored on the evaluated ones: r and AV proxy of that mix, and its
+    coefficients (px per px, px per unit loudness)."""
+    frames = np.arange(scene.n_frames)
+    gaps, target, _ = predicted_gaps(grmn, scene, clip, model, frames, False)
+    energy = frame_energy(scene.audio(), scene.n_frames)
+    loud = np.clip((energy - energy.max() + 60.0) / 60.0, 0.0, 1.0)
+    x = np.stack([gaps, loud, np.ones_like(gaps)], axis=1)
+    coef = np.linalg.lstsq(x[:n_train], target[:n_train], rcond=None)[0]
+    mix, ev = x @ coef, frames[n_train:]
+    return {"opening_corr": pearson(mix[ev], target[ev]), "loudness_corr": pearson(loud[ev], target[ev]),
+            "av_proxy": av_sync_proxy(mix[ev] / inter_ocular(scene, ev), energy[ev]).correlation,
+            "coef_prediction": float(coef[0]), "coef_loudness": float(coef[1])}
+
+
+def report(scene_path: Path, prior_path: Path, work: Path, iterations: int, max_lag: int = 0,
+           probe: bool = False) -> dict:
     scene = Scene.open(scene_path)
     prior = Prior.open(prior_path)
     n_train = int(min(5 * scene.fps, round(0.6 * scene.n_frames)))
@@ -137,6 +170,8 @@ def report(scene_path: Path, prior_path: Path, work: Path, iterations: int, max_
         tuned = avatar.motion_model().eval()
         for still in (False, True):
             out["avatar" + ("_still" if still else "")] = lip_figures(tuned, scene, clip, model, frames, still, max_lag)
+        if probe:
+            out["avatar_loudness_probe"] = loudness_probe(tuned, scene, clip, model, n_train)
         t0 = time.perf_counter()
         rendered = evaluate_avatar(avatar, scene, frames.tolist(), reporter=quiet())
         out["render_eval"] = {k: rendered[k] for k in ("opening_corr", "opening_corr_tracked", "lmd", "lmd_tracked",
@@ -153,11 +188,13 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("build/lip_sync"))
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--lags", type=int, default=0, help="also r at lags -K..K frames (opening_corr_by_lag)")
+    parser.add_argument("--loudness-probe", action="store_true",
+                        help="also the adapted prediction mixed with loudness, fitted on the adaptation frames")
     args = parser.parse_args()
     prior = default_prior(args.prior)
     rows = []
     for s in args.scenes:
-        row = report(s, prior, args.work, args.adapt_iterations, args.lags)
+        row = report(s, prior, args.work, args.adapt_iterations, args.lags, args.loudness_probe)
         print(json.dumps(row), flush=True)
         rows.append(row)
     if args.json:

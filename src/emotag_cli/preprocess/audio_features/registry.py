@@ -87,9 +87,10 @@ def appendable_encoder_names() -> tuple[str, ...]:
 
 
 def audio_encoder_names() -> tuple[str, ...]:
-    """Every ``--audio-encoder`` value: the registered encoders, then each base encoder with each
-    appendable one appended."""
-    return _ENCODERS.names() + tuple(f"{b}{JOIN}{a}" for a in appendable_encoder_names() for b in base_encoder_names())
+    """Every ``--audio-encoder`` value: the registered encoders, then each of them with each other,
+    appendable one appended (``whisper-tiny+phones``, ``phones+loudness``)."""
+    names = _ENCODERS.names()
+    return names + tuple(f"{b}{JOIN}{a}" for a in appendable_encoder_names() for b in names if b != a)
 
 
 def audio_encoder(name: str) -> AudioEncoder:
@@ -150,3 +151,8 @@ register_audio_encoder(AudioEncoder(
     status=lambda: [_module("phones").status(), _module("words").status()],
     check=lambda path: _module("phonetic").check(),
     append=lambda wav, n_tokens: _module("phonetic").encode_phones(wav, n_tokens=n_tokens)))
+register_audio_encoder(AudioEncoder(
+    "loudness", "level against the clip's loud parts, one channel, no weights; appendable (e.g. phones+loudness)",
+    encode=lambda wav, path, device: _module("loudness").encode_loudness(wav),
+    status=lambda: [BackendStatus("audio/loudness", True, "numpy (no weights)", "")],
+    append=lambda wav, n_tokens: _module("loudness").encode_loudness(wav, n_tokens=n_tokens)))

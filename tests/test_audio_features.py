@@ -117,8 +117,9 @@ def test_short_audio_is_zero_padded_and_long_audio_trimmed():
 
 def test_status_covers_every_encoder():
     names = [s.name for s in status()]
-    assert names == [f"audio/{e}" for e in BASE_ENCODERS + ("phones",)] + ["audio/whisper-words"]
-    assert set(ENCODERS) == set(BASE_ENCODERS) | {"phones"} | {f"{e}+phones" for e in BASE_ENCODERS}
+    assert names == [f"audio/{e}" for e in BASE_ENCODERS + ("phones",)] + ["audio/whisper-words", "audio/loudness"]
+    single = set(BASE_ENCODERS) | {"phones", "loudness"}
+    assert set(ENCODERS) == single | {f"{e}+{a}" for a in ("phones", "loudness") for e in single if e != a}
     assert all(s.available or s.hint for s in status())
 
 

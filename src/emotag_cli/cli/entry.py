@@ -14,7 +14,7 @@ from ..preprocess.audio_features.registry import appendable_encoder_names, base_
 
 AUDIO_ENCODER_HELP = (" | ".join(base_encoder_names() + appendable_encoder_names())
                       + "; append +" + " or +".join(appendable_encoder_names())
-                      + " to add its channels (e.g. whisper-tiny+phones).")
+                      + " to add its channels (e.g. whisper-tiny+phones, phones+loudness).")
 
 app = typer.Typer(
     name="emotag",

@@ -27,7 +27,7 @@ from .windows import (
 )
 
 ENCODERS = audio_encoder_names()
-BASE_ENCODERS = base_encoder_names()      # those another encoder can be appended to ("mel+phones")
+BASE_ENCODERS = base_encoder_names()      # those that cannot be appended to another (mel, whisper-tiny, …)
 DEFAULT_ENCODER = ENCODERS[0]
 
 __all__ = ["BASE_ENCODERS", "DEFAULT_ENCODER", "ENCODERS", "check_encoder", "encode_tokens", "encoder_option",

@@ -44,9 +44,10 @@ sys.path.insert(0, str(REPO / "src"))
 
 from emotag_cli.config import AdaptConfig  # noqa: E402
 from emotag_cli.evaluation.avatar_metrics import evaluate_avatar, inner_lip_gap, pearson, projected_lips  # noqa: E402
-from emotag_cli.evaluation.sync import EYE_CORNERS, av_sync_proxy, frame_energy, mouth_opening  # noqa: E402
+from emotag_cli.evaluation.sync import av_sync_proxy, frame_energy, mouth_opening  # noqa: E402
 from emotag_cli.forward.mouth_region import lip_landmarks  # noqa: E402
 from emotag_cli.head.lbs import HeadPose  # noqa: E402
+from emotag_cli.lip_signals import inter_ocular, lagged_correlation  # noqa: E402
 from emotag_cli.motion.grmn import GRMN  # noqa: E402
 from emotag_cli.preprocess.audio_features import mouth_opening as phones_opening  # noqa: E402
 from emotag_cli.prior import Prior  # noqa: E402
@@ -64,9 +65,7 @@ SILENT_DB = 35.0
 def lagged_corr(pred: np.ndarray, target: np.ndarray, max_lag: int) -> dict[int, float]:
     """Pearson r of ``pred[t]`` and ``target[t + k]`` [T] for k = −max_lag … max_lag, over the t
     with both inside the arrays."""
-    n = len(pred)
-    return {k: pearson(pred[max(0, -k):n - max(0, k)], target[max(0, k):n - max(0, -k)])
-            for k in range(-max_lag, max_lag + 1)}
+    return {k: lagged_correlation(pred, target, k)[0] for k in range(-max_lag, max_lag + 1)}
 
 
 def predicted_gaps(grmn: GRMN, scene: Scene, clip: MotionClip, model, frames: np.ndarray, still: bool
@@ -94,13 +93,6 @@ def predicted_gaps(grmn: GRMN, scene: Scene, clip: MotionClip, model, frames: np
     return np.asarray(gaps), np.asarray(target), mm
 
 
-def inter_ocular(scene: Scene, frames: np.ndarray) -> np.ndarray:
-    """[F] the recording's inter-ocular distance, px."""
-    lm = scene.landmarks[frames]
-    return np.mean([np.linalg.norm((lm[:, a, :2] + lm[:, b, :2]) / 2 - (lm[:, c, :2] + lm[:, d, :2]) / 2, axis=-1)
-                    for (a, b), (c, d) in [EYE_CORNERS]], axis=0)
-
-
 def lip_figures(grmn: GRMN, scene: Scene, clip: MotionClip, model, frames: np.ndarray, still: bool,
                 max_lag: int = 0) -> dict:
     """opening_corr, av_proxy and silence of ``grmn`` on ``frames`` of ``scene`` (and the lag
@@ -110,7 +102,7 @@ def lip_figures(grmn: GRMN, scene: Scene, clip: MotionClip, model, frames: np.nd
     silent = energy < energy.max() - SILENT_DB
     lags = {"opening_corr_by_lag": lagged_corr(gaps, target, max_lag)} if max_lag > 0 else {}
     return {**lags, "opening_corr": pearson(gaps, target),
-            "av_proxy": av_sync_proxy(gaps / inter_ocular(scene, frames), energy).correlation,
+            "av_proxy": av_sync_proxy(gaps / inter_ocular(scene.landmarks[frames, :, :2]), energy).correlation,
             "silent_mm": float(mm[frames][silent].mean()) if silent.any() else float("nan"),
             "speech_mm": float(mm[frames][~silent].mean()), "silent_frames": int(silent.sum())}
 
@@ -128,7 +120,7 @@ def loudness_probe(grmn: GRMN, scene: Scene, clip: MotionClip, model, n_train: i
     coef = np.linalg.lstsq(x[:n_train], target[:n_train], rcond=None)[0]
     mix, ev = x @ coef, frames[n_train:]
     return {"opening_corr": pearson(mix[ev], target[ev]), "loudness_corr": pearson(loud[ev], target[ev]),
-            "av_proxy": av_sync_proxy(mix[ev] / inter_ocular(scene, ev), energy[ev]).correlation,
+            "av_proxy": av_sync_proxy(mix[ev] / inter_ocular(scene.landmarks[ev, :, :2]), energy[ev]).correlation,
             "coef_prediction": float(coef[0]), "coef_loudness": float(coef[1])}
 
 

@@ -19,10 +19,16 @@ def mouth_opening(landmarks: np.ndarray) -> np.ndarray:
     upper = lm[:, [a for a, _ in INNER_LIP_PAIRS]]
     lower = lm[:, [b for _, b in INNER_LIP_PAIRS]]
     gap = np.linalg.norm(upper - lower, axis=-1).mean(axis=1)
-    eyes = [(lm[:, o] + lm[:, i]) / 2 for o, i in EYE_CORNERS]
-    iod = np.linalg.norm(eyes[0] - eyes[1], axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return gap / iod
+        return gap / inter_ocular(lm)
+
+
+def inter_ocular(landmarks: np.ndarray) -> np.ndarray:
+    """MediaPipe landmarks ``[N, 478, C]`` (C = 2 or 3 coordinates) -> ``[N]`` distance between the
+    two eyes' corner midpoints, in the landmarks' unit."""
+    lm = np.asarray(landmarks, np.float64)
+    eyes = [(lm[:, o] + lm[:, i]) / 2 for o, i in EYE_CORNERS]
+    return np.linalg.norm(eyes[0] - eyes[1], axis=-1)
 
 
 def smooth(x: np.ndarray, width: int = SMOOTH_FRAMES) -> np.ndarray:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .windows import SAMPLES_PER_TOKEN
+from .windows import SAMPLE_RATE, SAMPLES_PER_TOKEN
 
 ENCODER_ID = "loudness"
 RANGE_DB = 35.0
@@ -27,12 +27,15 @@ FLOOR = 1e-10                           # power floor (−100 dB): digital silen
 def levels_db(wav: np.ndarray, n_tokens: int) -> np.ndarray:
     """[n_tokens] float64 dB: mean power of a Hann window of WINDOW samples centred on each token
     (token t at sample t·320; the signal zero-padded past its ends)."""
-    x = np.pad(np.asarray(wav, np.float64), (WINDOW // 2, WINDOW // 2 + n_tokens * SAMPLES_PER_TOKEN))
+    hop = SAMPLES_PER_TOKEN
+    x = np.zeros((n_tokens + 1) * hop)                         # padded: sample i of wav at i + hop
+    n = min(len(wav), n_tokens * hop)
+    x[hop:hop + n] = np.asarray(wav[:n], np.float64)
+    blocks = (x ** 2).reshape(n_tokens + 1, hop)               # the window of token t spans blocks t, t + 1
     window = np.hanning(WINDOW)
     window /= window.sum()
-    starts = np.arange(n_tokens) * SAMPLES_PER_TOKEN
-    frames = x[starts[:, None] + np.arange(WINDOW)[None, :]]                 # [T, WINDOW]
-    return 10.0 * np.log10(np.maximum((frames ** 2 * window).sum(1), FLOOR))
+    power = blocks[:-1] @ window[:hop] + blocks[1:] @ window[hop:]
+    return 10.0 * np.log10(np.maximum(power, FLOOR))
 
 
 def encode_loudness(wav: np.ndarray, n_tokens: int | None = None) -> tuple[np.ndarray, dict]:
@@ -44,5 +47,5 @@ def encode_loudness(wav: np.ndarray, n_tokens: int | None = None) -> tuple[np.nd
     tokens = np.clip((level - loud + RANGE_DB) / RANGE_DB, 0.0, 1.0).astype(np.float32)[:, None]
     meta = {"encoder": ENCODER_ID,
             "loudness": {"channels": ["loudness"], "range_db": RANGE_DB, "reference": "95th percentile",
-                         "reference_db": round(loud, 2), "window_ms": 1000 * WINDOW // 16000}}
+                         "reference_db": round(loud, 2), "window_ms": 1000 * WINDOW // SAMPLE_RATE}}
     return tokens, meta

@@ -87,7 +87,7 @@ def appendable_encoder_names() -> tuple[str, ...]:
 
 
 def audio_encoder_names() -> tuple[str, ...]:
-    """Every ``--audio-encoder`` value: the registered encoders, then each of them with each other,
+    """Every ``--audio-encoder`` value: the registered encoders, then each of them with a different,
     appendable one appended (``whisper-tiny+phones``, ``phones+loudness``)."""
     names = _ENCODERS.names()
     return names + tuple(f"{b}{JOIN}{a}" for a in appendable_encoder_names() for b in names if b != a)
